@@ -40,7 +40,7 @@ $(PROTO_STAMP): $(PROTO_FILES) $(VENV)/.synced
 	@rm -rf $(PROTO_OUT)/pipworks/*/
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m grpc_tools.protoc -I $(PROTO_DIR) \
 		--python_out=$(PROTO_OUT) --grpc_python_out=$(PROTO_OUT) \
-		--mypy_out=$(PROTO_OUT) --mypy_grpc_out=$(PROTO_OUT) $(PROTO_FILES)
+		--mypy_out=quiet:$(PROTO_OUT) --mypy_grpc_out=quiet:$(PROTO_OUT) $(PROTO_FILES)
 	@find $(PROTO_OUT)/pipworks -mindepth 1 -type d -exec touch {}/__init__.py \;
 	@touch $@
 

@@ -1,0 +1,349 @@
+"""Durable JetStream pull consumers that apply each event exactly once.
+
+Each event is applied in one transaction together with an inbox row keyed by
+(consumer, event id): a redelivered event (lost ack, crash before ack, publisher
+retry) finds its inbox row and is acknowledged without being applied again. A failing
+handler is retried with backoff (``nak`` with a delay); after ``max_deliver`` attempts,
+or at once for a message that cannot be decoded, the message is parked on the
+dead-letter subject ``pipworks.deadletter.<service>.<durable>`` with the reason, and
+terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import nats.errors
+import structlog
+from google.protobuf.message import DecodeError, Message
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from pipworks_platform.backoff import Backoff
+from pipworks_platform.db.errors import is_transient_db_error
+from pipworks_platform.db.tables import inbox
+from pipworks_platform.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from pipworks_platform.events import (
+    HEADER_EVENT_ID,
+    HEADER_EVENT_TYPE,
+    HEADER_MSG_ID,
+    HEADER_OCCURRED_AT,
+    UnknownEventError,
+    decode_event,
+)
+from pipworks_platform.metrics import (
+    CONSUMER_HANDLER_LATENCY,
+    CONSUMER_LAG,
+    CONSUMER_PROCESSED,
+    CONSUMER_REDELIVERIES,
+)
+from pipworks_platform.streams import (
+    deadletter_stream,
+    deadletter_subject,
+    ensure_stream,
+    producer_of,
+    service_stream,
+)
+from pipworks_platform.tracing import extract_trace_context, inject_trace_headers
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+HEADER_DL_REASON = "Pipworks-Dead-Letter-Reason"
+HEADER_DL_CONSUMER = "Pipworks-Dead-Letter-Consumer"
+HEADER_DL_SUBJECT = "Pipworks-Original-Subject"
+HEADER_DL_DELIVERIES = "Pipworks-Deliveries"
+HEADER_DL_SEQUENCE = "Pipworks-Stream-Sequence"
+MAX_REASON_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """A decoded event as a handler sees it."""
+
+    event_id: uuid.UUID
+    subject: str
+    message: Message
+    occurred_at: datetime | None
+    delivery: int
+
+
+Handler = Callable[[InboundEvent, UnitOfWork], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never be applied; skips the retries."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a service consumes: a durable consumer on another service's stream."""
+
+    durable: str
+    subjects: Sequence[str]
+    handler: Handler
+    max_deliver: int = 5
+    backoff: Sequence[float] = (1.0, 5.0, 30.0, 120.0)
+    ack_wait: float = 30.0
+    batch_size: int = 64
+    stream_replicas: int = 1
+    deliver_policy: DeliverPolicy = field(default=DeliverPolicy.ALL)
+
+    @property
+    def stream(self) -> str:
+        return service_stream(self._producer()).name
+
+    def _producer(self) -> str:
+        producers = {producer_of(s) for s in self.subjects}
+        if len(producers) != 1:
+            raise ValueError(f"{self.durable}: subjects must come from one producing service")
+        return producers.pop()
+
+    def retry_delay(self, delivery: int) -> float:
+        return self.backoff[min(delivery, len(self.backoff)) - 1]
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        nats: NATS,
+        unit_of_work: UnitOfWorkFactory,
+        subscription: Subscription,
+        fetch_timeout: float = 2.0,
+    ) -> None:
+        self._service = service
+        self._nats = nats
+        self._js = nats.jetstream()
+        self._uow = unit_of_work
+        self._sub = subscription
+        self._fetch_timeout = fetch_timeout
+        self._stopping = asyncio.Event()
+        self._labels = (service, subscription.durable)
+
+    @property
+    def durable(self) -> str:
+        return self._sub.durable
+
+    def stop(self) -> None:
+        """Finish the message in hand, then return from :meth:`run`."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        psub = None
+        while not self._stopping.is_set():
+            try:
+                if psub is None:
+                    psub = await self._subscribe()
+                    backoff.reset()
+                messages = await self._fetch(psub)
+                for index, msg in enumerate(messages):
+                    if self._stopping.is_set():
+                        await _release(messages[index:])
+                        break
+                    await self._process(msg)
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                log.warning("consumer cannot reach NATS", consumer=self.durable, error=repr(exc))
+                await self._sleep(backoff.next_delay())
+        if psub is not None:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def _subscribe(self) -> object:
+        await ensure_stream(
+            self._js,
+            service_stream(self._sub._producer(), replicas=self._sub.stream_replicas),
+            update=False,
+        )
+        await ensure_stream(
+            self._js, deadletter_stream(replicas=self._sub.stream_replicas), update=False
+        )
+        config = ConsumerConfig(
+            name=self._sub.durable,
+            durable_name=self._sub.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self._sub.ack_wait,
+            max_deliver=-1,  # retries are bounded here, so nothing expires unseen
+            filter_subjects=list(self._sub.subjects),
+            deliver_policy=self._sub.deliver_policy,
+            max_ack_pending=max(1000, self._sub.batch_size * 4),
+        )
+        await self._js.add_consumer(self._sub.stream, config)
+        return await self._js.pull_subscribe_bind(
+            durable=self._sub.durable, stream=self._sub.stream
+        )
+
+    async def _fetch(self, psub: object) -> list[Msg]:
+        fetch_task = asyncio.ensure_future(
+            psub.fetch(batch=self._sub.batch_size, timeout=self._fetch_timeout)  # type: ignore[attr-defined]
+        )
+        stop_task = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({fetch_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if fetch_task not in done:
+            fetch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch_task
+            return []
+        try:
+            messages = fetch_task.result()
+        except nats.errors.TimeoutError:
+            messages = []
+        await self._record_lag(psub)
+        return messages
+
+    async def _record_lag(self, psub: object) -> None:
+        with contextlib.suppress(Exception):
+            info = await psub.consumer_info()  # type: ignore[attr-defined]
+            CONSUMER_LAG.labels(*self._labels).set(info.num_pending)
+
+    async def _process(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        delivery = msg.metadata.num_delivered
+        with tracer.start_as_current_span(
+            f"{msg.subject} process",
+            context=extract_trace_context(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": self.durable,
+                "messaging.message.id": headers.get(HEADER_EVENT_ID, ""),
+                "messaging.delivery_count": delivery,
+            },
+        ) as span:
+            if delivery > 1:
+                CONSUMER_REDELIVERIES.labels(*self._labels).inc()
+            try:
+                event = _decode(msg, delivery)
+            except (UnknownEventError, DecodeError, ValueError) as exc:
+                span.set_status(Status(StatusCode.ERROR, "undecodable event"))
+                await self._dead_letter(msg, f"undecodable: {exc}")
+                return
+            started = time.perf_counter()
+            try:
+                applied = await self._apply(event)
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                await self._handle_failure(msg, event, exc)
+                return
+            CONSUMER_HANDLER_LATENCY.labels(*self._labels).observe(time.perf_counter() - started)
+            CONSUMER_PROCESSED.labels(*self._labels, "applied" if applied else "duplicate").inc()
+            await self._acknowledge(msg)
+
+    async def _apply(self, event: InboundEvent) -> bool:
+        """Apply once: False when the inbox shows the event was already applied."""
+        async with self._uow() as uow:
+            claimed = await uow.session.execute(
+                pg_insert(inbox)
+                .values(consumer=self.durable, event_id=event.event_id, subject=event.subject)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if claimed.first() is None:
+                return False
+            await self._sub.handler(event, uow)
+            await uow.commit()
+            return True
+
+    async def _handle_failure(self, msg: Msg, event: InboundEvent, exc: Exception) -> None:
+        """Retry with backoff; park after max_deliver attempts unless the database is down.
+
+        An unreachable database says nothing about the event, so those failures retry
+        for as long as it takes and never send a good event to the dead-letter stream.
+        """
+        reason = f"{type(exc).__name__}: {exc}"
+        transient = is_transient_db_error(exc)
+        if isinstance(exc, PermanentError) or (
+            not transient and event.delivery >= self._sub.max_deliver
+        ):
+            await self._dead_letter(msg, reason)
+            return
+        delay = self._sub.retry_delay(event.delivery)
+        log.warning(
+            "event handler failed; will retry",
+            consumer=self.durable,
+            event_id=str(event.event_id),
+            delivery=event.delivery,
+            retry_in=delay,
+            error=reason[:MAX_REASON_LENGTH],
+        )
+        CONSUMER_PROCESSED.labels(*self._labels, "retried").inc()
+        await msg.nak(delay=delay)
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        headers = dict(msg.headers or {})
+        original_id = (
+            headers.get(HEADER_EVENT_ID)
+            or headers.get(HEADER_MSG_ID)
+            or f"seq-{msg.metadata.sequence.stream}"
+        )
+        headers.update(
+            {
+                HEADER_MSG_ID: f"{self.durable}:{original_id}",
+                HEADER_DL_REASON: reason[:MAX_REASON_LENGTH],
+                HEADER_DL_CONSUMER: f"{self._service}/{self.durable}",
+                HEADER_DL_SUBJECT: msg.subject,
+                HEADER_DL_DELIVERIES: str(msg.metadata.num_delivered),
+                HEADER_DL_SEQUENCE: str(msg.metadata.sequence.stream),
+            }
+        )
+        inject_trace_headers(headers)
+        await self._js.publish(
+            deadletter_subject(self._service, self.durable), msg.data, headers=headers
+        )
+        log.error(
+            "event dead-lettered",
+            consumer=self.durable,
+            event_id=original_id,
+            subject=msg.subject,
+            deliveries=msg.metadata.num_delivered,
+            reason=reason[:MAX_REASON_LENGTH],
+        )
+        CONSUMER_PROCESSED.labels(*self._labels, "dead_lettered").inc()
+        await msg.term()
+
+    async def _acknowledge(self, msg: Msg) -> None:
+        await msg.ack()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+async def _release(messages: Sequence[Msg]) -> None:
+    """Hand unprocessed messages straight back for redelivery (shutdown path)."""
+    for msg in messages:
+        with contextlib.suppress(Exception):
+            await msg.nak()
+
+
+def _decode(msg: Msg, delivery: int) -> InboundEvent:
+    headers = msg.headers or {}
+    event_type = headers.get(HEADER_EVENT_TYPE)
+    if not event_type:
+        raise UnknownEventError(f"missing {HEADER_EVENT_TYPE} header")
+    raw_id = headers.get(HEADER_EVENT_ID) or headers.get(HEADER_MSG_ID)
+    if not raw_id:
+        raise ValueError(f"missing {HEADER_EVENT_ID} header")
+    occurred = headers.get(HEADER_OCCURRED_AT)
+    return InboundEvent(
+        event_id=uuid.UUID(raw_id),
+        subject=msg.subject,
+        message=decode_event(event_type, msg.data),
+        occurred_at=datetime.fromisoformat(occurred).astimezone(UTC) if occurred else None,
+        delivery=delivery,
+    )

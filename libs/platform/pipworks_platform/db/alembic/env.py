@@ -1,0 +1,3 @@
+from pipworks_platform.db.alembic_env import run_env
+
+run_env()

@@ -1,0 +1,72 @@
+"""OpenTelemetry set-up and W3C trace-context propagation through NATS headers.
+
+The tracer provider is configured from the standard ``OTEL_*`` variables: spans are
+exported over OTLP only when an endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``), or to the console with
+``OTEL_TRACES_EXPORTER=console``; otherwise they are recorded for log correlation and
+dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def configure_tracing(service: str, version: str) -> TracerProvider | None:
+    """Install the global tracer provider for this process, once.
+
+    Returns None when the SDK is disabled or a provider was already installed (tests
+    install their own in-memory one first).
+    """
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return None
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return None
+    resource = Resource.create(
+        {SERVICE_NAME: f"pipworks-{service}", SERVICE_VERSION: version}
+    )  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override these defaults.
+    provider = TracerProvider(resource=resource)
+    exporters = {e.strip() for e in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
+    endpoint_set = bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    if "otlp" in exporters and endpoint_set:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if "console" in exporters:
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def shutdown_tracing(provider: TracerProvider | None) -> None:
+    if provider is not None:
+        provider.shutdown()
+
+
+def inject_trace_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Write the current span's ``traceparent``/``tracestate`` into ``headers``."""
+    propagate.inject(headers)
+    return headers
+
+
+def extract_trace_context(headers: Mapping[str, str] | None) -> Context:
+    """The remote parent context carried by NATS headers (empty context when absent)."""
+    carrier = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in TRACE_HEADERS}
+    return propagate.extract(carrier)
+
+
+def current_trace_id() -> str:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else ""

@@ -1,0 +1,3 @@
+from pipworks_antifraud.main import main
+
+main()

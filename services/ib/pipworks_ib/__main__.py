@@ -1,0 +1,3 @@
+from pipworks_ib.main import main
+
+main()

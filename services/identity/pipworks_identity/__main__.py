@@ -1,0 +1,3 @@
+from pipworks_identity.main import main
+
+main()

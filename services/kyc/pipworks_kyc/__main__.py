@@ -1,0 +1,3 @@
+from pipworks_kyc.main import main
+
+main()

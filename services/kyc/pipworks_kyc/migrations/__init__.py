@@ -1,0 +1,5 @@
+"""Alembic revisions of the kyc database.
+
+The platform's own branch (outbox and inbox tables) is applied alongside these; the
+service's first revision starts a branch labelled "kyc".
+"""

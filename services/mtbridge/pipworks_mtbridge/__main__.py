@@ -1,0 +1,3 @@
+from pipworks_mtbridge.main import main
+
+main()

@@ -1,0 +1,148 @@
+"""Fixtures for the platform tests: the test-only notes proto, an in-memory span
+exporter installed as the global tracer provider, and migrated sample databases."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import grpc
+import nats
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from nats.aio.client import Client as NATS
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.helpers import free_port
+from tests.platform.sample.protos_build import build, ensure_importable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compile_notes_protos() -> None:
+    """Compile notes.proto before test modules import it (and for subprocesses)."""
+    out = Path(tempfile.mkdtemp(prefix="pipworks-test-protos-"))
+    atexit.register(shutil.rmtree, out, True)
+    build(out)
+    os.environ["PIPWORKS_TEST_PROTOS"] = str(out)
+    ensure_importable(out)
+
+
+_compile_notes_protos()
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+async def sample_db(database_url: str) -> str:
+    """A fresh database migrated to the sample service's head revision."""
+    from pipworks_platform.db.migrations import upgrade_to_head
+    from tests.platform.sample.service import MIGRATIONS, SERVICE
+
+    await upgrade_to_head(database_url, MIGRATIONS, service=SERVICE)
+    return database_url
+
+
+@pytest.fixture
+async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
+    nc = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    yield nc
+    await nc.close()
+
+
+class SampleProcess:
+    """The sample service running as its own process, as in production."""
+
+    def __init__(self, env: dict[str, str], log_path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = int(env["PIPWORKS_GRPC_ADDRESS"].rsplit(":", 1)[1])
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.platform.sample.service"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def health(self, service: str = "") -> str:
+        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+            return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+    def wait_serving(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sample service exited {self.proc.returncode}: {self.logs()}")
+            try:
+                if self.health() == "SERVING":
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"sample service not SERVING in {timeout}s: {self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def sample_process(
+    sample_db: str, nats_url: str, tmp_path
+) -> Iterator[Callable[..., SampleProcess]]:
+    started: list[SampleProcess] = []
+
+    def start(**extra_env: str) -> SampleProcess:
+        env = {
+            **os.environ,
+            "PIPWORKS_DATABASE_URL": sample_db,
+            "PIPWORKS_NATS_URL": nats_url,
+            "PIPWORKS_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+            "PIPWORKS_METRICS_PORT": "0",
+            "PIPWORKS_LOG_LEVEL": "INFO",
+            **extra_env,
+        }
+        process = SampleProcess(env, tmp_path / f"sample-{len(started)}.log")
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,134 @@
+"""The service process: error mapping over a real socket, graceful SIGTERM shutdown,
+and start-up refusing bad settings with a message that names the variable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import asyncpg
+import grpc
+import pytest
+
+from pipworks_platform.db import libpq_dsn
+from pipworks_platform.grpc_errors import error_details
+from tests.helpers import port_open
+from tests.platform.conftest import REPO_ROOT
+
+
+def _stub(port: int):
+    from pipworks.testing.v1 import notes_pb2_grpc
+
+    return notes_pb2_grpc.NotesServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+
+async def test_errors_map_to_precise_statuses_and_never_leak(sample_process, sample_db):
+    from pipworks.testing.v1 import notes_pb2
+
+    process = sample_process()
+    await asyncio.to_thread(process.wait_serving)
+    stub = _stub(process.port)
+
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.AddNote(notes_pb2.AddNoteRequest(text=""))
+    details = error_details(raised.value)
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v[0] for v in details.field_violations] == ["text"]
+    assert details.domain == "pipworks.identity"
+    conn = await asyncpg.connect(libpq_dsn(sample_db))
+    assert await conn.fetchval("SELECT count(*) FROM notes") == 0
+    assert await conn.fetchval("SELECT count(*) FROM outbox_events") == 0
+    await conn.close()
+
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Fail(notes_pb2.FailRequest(kind="not_found"))
+    details = error_details(raised.value)
+    assert details.code == grpc.StatusCode.NOT_FOUND
+    assert details.reason == "NOT_FOUND"
+
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Fail(notes_pb2.FailRequest(kind="crash"))
+    details = error_details(raised.value)
+    assert details.code == grpc.StatusCode.INTERNAL
+    assert "hunter2" not in (raised.value.details() or "")
+    assert "Traceback" not in (raised.value.details() or "")
+    assert "RuntimeError" in process.logs()  # logged for operators, not sent to callers
+
+
+async def test_sigterm_reports_not_serving_then_finishes_in_flight_calls(sample_process):
+    from pipworks.testing.v1 import notes_pb2
+
+    process = sample_process(
+        PIPWORKS_SHUTDOWN_DRAIN_SECONDS="1.0", PIPWORKS_SHUTDOWN_GRACE_SECONDS="5"
+    )
+    await asyncio.to_thread(process.wait_serving)
+    assert process.health("liveness") == "SERVING"
+    assert process.health("pipworks.testing.v1.NotesService") == "SERVING"
+
+    outcome: dict[str, object] = {}
+
+    def slow_call() -> None:
+        try:
+            reply = _stub(process.port).SlowEcho(
+                notes_pb2.SlowEchoRequest(text="still here", seconds=2.5), timeout=10
+            )
+            outcome["reply"] = reply.text
+        except grpc.RpcError as exc:
+            outcome["error"] = exc.code()
+
+    caller = threading.Thread(target=slow_call)
+    caller.start()
+    await asyncio.sleep(0.5)
+    process.proc.terminate()
+
+    statuses = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            statuses.append(await asyncio.to_thread(process.health))
+        except grpc.RpcError:
+            statuses.append("UNREACHABLE")
+        if statuses[-1] == "NOT_SERVING":
+            break
+        await asyncio.sleep(0.05)
+    assert statuses[-1] == "NOT_SERVING"  # observed over the still-open port
+
+    await asyncio.to_thread(caller.join, 10)
+    assert outcome == {"reply": "still here"}
+    assert await asyncio.to_thread(process.proc.wait, 20) == 0
+    assert not port_open(process.port)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PIPWORKS_METRICS_PORT", "not-a-port"),
+        ("PIPWORKS_GRPC_ADDRESS", "localhost"),
+        ("PIPWORKS_NATS_URL", "http://127.0.0.1:4222"),
+        ("PIPWORKS_DATABASE_URL", None),
+    ],
+)
+def test_bad_settings_fail_start_up_naming_the_variable(variable, value):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPWORKS_")}
+    env["PIPWORKS_TEST_PROTOS"] = os.environ["PIPWORKS_TEST_PROTOS"]
+    env["PIPWORKS_DATABASE_URL"] = "postgresql+asyncpg://u:secret-pw@127.0.0.1:1/x"
+    if value is None:
+        env.pop(variable)
+    else:
+        env[variable] = value
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.platform.sample.service"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert variable in result.stderr
+    assert "secret-pw" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
