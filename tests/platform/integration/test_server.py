@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import asyncpg
 import grpc
@@ -16,7 +17,7 @@ import pytest
 
 from pipworks_platform.db import libpq_dsn
 from pipworks_platform.grpc_errors import error_details
-from tests.helpers import port_open
+from tests.helpers import free_port, port_open
 from tests.platform.conftest import REPO_ROOT
 
 
@@ -132,3 +133,30 @@ def test_bad_settings_fail_start_up_naming_the_variable(variable, value):
     assert variable in result.stderr
     assert "secret-pw" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+async def test_metrics_endpoint_reports_rpc_latency_by_method_and_code(sample_process):
+    from pipworks.testing.v1 import notes_pb2
+
+    metrics_port = free_port()
+    process = sample_process(PIPWORKS_METRICS_PORT=str(metrics_port))
+    await asyncio.to_thread(process.wait_serving)
+    stub = _stub(process.port)
+    stub.SlowEcho(notes_pb2.SlowEchoRequest(text="x", seconds=0))
+    with pytest.raises(grpc.RpcError):
+        stub.Fail(notes_pb2.FailRequest(kind="not_found"))
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    body = await asyncio.to_thread(scrape)
+    assert (
+        'pipworks_rpc_server_duration_seconds_count{code="OK",'
+        'method="/pipworks.testing.v1.NotesService/SlowEcho",service="identity"} 1.0'
+    ) in body
+    assert (
+        'pipworks_rpc_server_duration_seconds_count{code="NOT_FOUND",'
+        'method="/pipworks.testing.v1.NotesService/Fail",service="identity"} 1.0'
+    ) in body
+    assert "pipworks_outbox_backlog" in body

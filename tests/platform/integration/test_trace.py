@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.trace import SpanKind
 
 from pipworks_platform.consumer import EventConsumer, Subscription
 from pipworks_platform.db import UnitOfWorkFactory, create_engine, libpq_dsn, session_factory
+from pipworks_platform.grpc_client import insecure_channel
 from pipworks_platform.outbox import OutboxRelay
 from pipworks_platform.server import ApiService, GrpcServer
 from pipworks_platform.streams import ensure_stream, service_stream
@@ -46,9 +45,7 @@ async def test_call_event_and_consumer_share_one_trace(sample_db, nats_client, s
     )
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
     try:
-        async with grpc.aio.insecure_channel(
-            f"127.0.0.1:{port}", interceptors=aio_client_interceptors()
-        ) as channel:
+        async with insecure_channel(f"127.0.0.1:{port}") as channel:
             reply = await notes_pb2_grpc.NotesServiceStub(channel).AddNote(
                 notes_pb2.AddNoteRequest(text="traced")
             )

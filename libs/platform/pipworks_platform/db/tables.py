@@ -40,4 +40,3 @@ inbox = sa.Table(
         "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
-
