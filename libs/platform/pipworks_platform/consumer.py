@@ -65,6 +65,8 @@ HEADER_DL_SUBJECT = "Pipworks-Original-Subject"
 HEADER_DL_DELIVERIES = "Pipworks-Deliveries"
 HEADER_DL_SEQUENCE = "Pipworks-Stream-Sequence"
 MAX_REASON_LENGTH = 1024
+LAG_REFRESH_SECONDS = 5.0
+TRANSIENT_RETRY_CAP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class EventConsumer:
         self._fetch_timeout = fetch_timeout
         self._stopping = asyncio.Event()
         self._labels = (service, subscription.durable)
+        self._lag_refreshed = 0.0
 
     @property
     def durable(self) -> str:
@@ -205,6 +208,10 @@ class EventConsumer:
         return messages
 
     async def _record_lag(self, psub: object) -> None:
+        now = time.monotonic()
+        if now - self._lag_refreshed < LAG_REFRESH_SECONDS:
+            return
+        self._lag_refreshed = now
         with contextlib.suppress(Exception):
             info = await psub.consumer_info()  # type: ignore[attr-defined]
             CONSUMER_LAG.labels(*self._labels).set(info.num_pending)
@@ -273,6 +280,8 @@ class EventConsumer:
             await self._dead_letter(msg, reason)
             return
         delay = self._sub.retry_delay(event.delivery)
+        if transient:  # come back soon: the event is fine, the database was away
+            delay = min(delay, TRANSIENT_RETRY_CAP_SECONDS)
         log.warning(
             "event handler failed; will retry",
             consumer=self.durable,

@@ -23,6 +23,7 @@ from pipworks_platform.consumer import (
 )
 from pipworks_platform.db import UnitOfWorkFactory, create_engine, libpq_dsn, session_factory
 from pipworks_platform.events import nats_headers
+from pipworks_platform.metrics import CONSUMER_PROCESSED
 from pipworks_platform.streams import (
     deadletter_stream,
     deadletter_subject,
@@ -267,3 +268,49 @@ async def test_consumer_killed_before_ack_applies_each_event_once(
     assert sorted(applied) == sorted(users)
     second.stop()
     assert second.proc.returncode == 0
+
+
+@pytest.mark.slow
+async def test_database_outage_delays_events_but_never_dead_letters_them(
+    sample_db, uow_factory, nats_client, postgres
+):
+    js = nats_client.jetstream()
+    await ensure_stream(js, service_stream(SERVICE))
+    await ensure_stream(js, deadletter_stream(), update=False)
+    consumer = EventConsumer(
+        service=SERVICE,
+        nats=nats_client,
+        unit_of_work=uow_factory,
+        subscription=Subscription(
+            durable=CONSUMER,
+            subjects=[SUBJECT],
+            handler=recorder(CONSUMER),
+            max_deliver=2,
+            backoff=(0.2, 0.5),
+        ),
+        fetch_timeout=0.3,
+    )
+    retried = CONSUMER_PROCESSED.labels(SERVICE, CONSUMER, "retried")
+    retried_before = retried._value.get()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await _publish(js, "before")
+        await eventually(lambda: _applied(sample_db), until=lambda a: a == ["before"])
+        postgres.stop()
+        try:
+            users = [f"during-{i}" for i in range(10)]
+            for user in users:
+                await _publish(js, user)
+            await asyncio.sleep(3)  # many more failed attempts than max_deliver
+        finally:
+            postgres.start()
+        applied = await eventually(
+            lambda: _applied(sample_db), until=lambda a: len(a) >= 11, timeout=60
+        )
+    finally:
+        consumer.stop()
+        await task
+    assert sorted(applied) == sorted(["before", *users])
+    dead = await js.stream_info(deadletter_stream().name)
+    assert dead.state.messages == 0
+    assert retried._value.get() - retried_before > 10  # far past max_deliver=2
