@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pipworks.common.v1 import service_info_pb2
 from pipworks_platform.backoff import Backoff
 from pipworks_platform.consumer import EventConsumer, Subscription
-from pipworks_platform.crypto import Keyring
+from pipworks_platform.crypto import FieldCipher, Keyring
 from pipworks_platform.db.engine import create_engine, session_factory
 from pipworks_platform.db.errors import is_transient_db_error
 from pipworks_platform.db.migrations import upgrade_to_head
@@ -101,6 +101,11 @@ class Infrastructure:
                 ]
             )
         return Keyring.from_env_values(keys.get_secret_value(), active)
+
+    @cached_property
+    def cipher(self) -> FieldCipher:
+        """Field encryption for personal data and secrets at rest."""
+        return FieldCipher(self.keyring)
 
     def service_info(self) -> service_info_pb2.ServiceInfo:
         info = service_info_pb2.ServiceInfo(

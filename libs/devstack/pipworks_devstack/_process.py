@@ -1,0 +1,135 @@
+"""Small helpers shared by the server wrappers: ports, log tails, stopping processes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+
+import psutil
+
+LOOPBACK = "127.0.0.1"
+
+_log = logging.getLogger(__name__)
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nobody listens on right now (the caller still has to win the race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """Whether a server could bind ``host:port`` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def accepts_connections(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def log_tail(path: Path, lines: int = 20, since: int = 0) -> str:
+    """The last ``lines`` lines of a log file written after byte offset ``since``."""
+    try:
+        with path.open("rb") as log:
+            log.seek(since)
+            tail = deque(log, maxlen=lines)
+    except OSError:
+        return ""
+    return b"".join(tail).decode("utf-8", errors="replace").rstrip()
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: signal.Signals, timeout: float) -> int | None:
+    """Send ``sig`` and wait; SIGKILL if it is still alive after ``timeout`` seconds."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _log.warning("pid %d ignored %s for %.0fs; killing it", proc.pid, sig.name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    return proc.wait()
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and all its descendants at once, as a crash would."""
+    try:
+        victims = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        victims = []
+    for victim in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.kill()
+    proc.wait()
+    wait_gone(victims, timeout=10)
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> bool:
+    """Wait until every process has exited; ``False`` if some outlive ``timeout``.
+
+    A zombie counts as gone: once orphaned it is only reaped by init, and some container
+    init processes never reap.
+    """
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive:
+        alive = [p for p in alive if _alive(p)]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return not alive
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stop_leftover(pid: int, marker: str, sig: signal.Signals, timeout: float = 30.0) -> bool:
+    """Stop a server a killed predecessor left behind, if ``pid`` really is one.
+
+    ``marker`` (the data or store directory) must appear on its command line, so a
+    recycled pid that now belongs to an unrelated process is never touched.
+    """
+    try:
+        leftover = psutil.Process(pid)
+        if pid == os.getpid() or marker not in " ".join(leftover.cmdline()):
+            return False
+        _log.warning("stopping a leftover server (pid %d) still running on %s", pid, marker)
+        leftover.send_signal(sig)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if not wait_gone([leftover], timeout):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            leftover.kill()
+        wait_gone([leftover], 10)
+    return True
