@@ -38,11 +38,11 @@ def test_shipped_suite_lists_the_five_services() -> None:
     assert [
         (s.name, s.module, s.grpc_port, s.metrics_port, s.database) for s in config.services
     ] == [
-        ("identity", "pipworks_identity", 50061, 9461, True),
-        ("kyc", "pipworks_kyc", 50062, 9462, True),
-        ("ib", "pipworks_ib", 50063, 9463, True),
-        ("antifraud", "pipworks_antifraud", 50064, 9464, True),
-        ("mtbridge", "pipworks_mtbridge", 50065, 9465, True),
+        ("identity", "pipworks_identity", 7061, 9461, True),
+        ("kyc", "pipworks_kyc", 7062, 9462, True),
+        ("ib", "pipworks_ib", 7063, 9463, True),
+        ("antifraud", "pipworks_antifraud", 7064, 9464, True),
+        ("mtbridge", "pipworks_mtbridge", 7065, 9465, True),
     ]
     assert config.postgres.data_dir == REPO_ROOT / ".data/postgres"
     assert config.nats.store_dir == REPO_ROOT / ".data/nats"
@@ -51,7 +51,7 @@ def test_shipped_suite_lists_the_five_services() -> None:
 
 def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     config = _load(tmp_path, MINIMAL)
-    assert config.postgres.port == 54329
+    assert config.postgres.port == 15432
     assert (config.nats.port, config.nats.monitor_port) == (4222, 8222)
     assert config.postgres.data_dir == tmp_path / ".data/postgres"
     assert config.runner.startup_timeout == 60.0
