@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 T = TypeVar("T")
 
@@ -39,3 +43,33 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def health_status(port: int, service: str = "", *, timeout: float = 1.0) -> str:
+    """The grpc.health.v1 status name (SERVING, NOT_SERVING, …) of ``service`` on ``port``."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def wait_serving(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    *,
+    timeout: float = 60.0,
+    describe: Callable[[], str] = lambda: "",
+) -> None:
+    """Block until the process on ``port`` reports SERVING; fail fast if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode}: {describe()}")
+        try:
+            if health_status(port) == "SERVING":
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not SERVING on port {port} within {timeout}s: {describe()}")

@@ -18,14 +18,12 @@ import time
 from pathlib import Path
 
 import asyncpg
-import grpc
 import nats
 import psutil
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pipworks_devstack.banner import READY_LINE
-from tests.helpers import free_port, port_open
+from tests.helpers import free_port, health_status, port_open
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAKE_MODULE = "tests.devstack.health_only_service"
@@ -130,14 +128,6 @@ def _suite(*services: str, startup_timeout: int = 60) -> str:
     )
 
 
-def _health(port: int) -> str:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
-        )
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-
-
 def _infra_ports(banner: str) -> tuple[int, int]:
     postgres = re.search(r"PostgreSQL\s+127\.0\.0\.1:(\d+)", banner)
     nats_port = re.search(r"NATS\s+nats://127\.0\.0\.1:(\d+)", banner)
@@ -183,8 +173,8 @@ async def test_suite_comes_up_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path,
     # Service logs pass through untouched.
     assert '{"event": "serving", "service": "pipworks-alpha"' in runner.stdout
     # Both are healthy over real gRPC.
-    assert _health(alpha_port) == "SERVING"
-    assert _health(beta_port) == "SERVING"
+    assert health_status(alpha_port) == "SERVING"
+    assert health_status(beta_port) == "SERVING"
 
     # The service got a working database, NATS and keyring through its environment.
     received = json.loads(dump.read_text())

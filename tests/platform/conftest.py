@@ -10,21 +10,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import grpc
 import nats
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.aio.client import Client as NATS
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.helpers import free_port
+from pipworks_platform.db import UnitOfWorkFactory, create_engine, session_factory
+from tests.helpers import free_port, health_status, wait_serving
 from tests.platform.sample.protos_build import build, ensure_importable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +62,14 @@ async def sample_db(database_url: str) -> str:
 
 
 @pytest.fixture
+async def uow_factory(sample_db: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work on the sample service's database."""
+    engine = create_engine(sample_db, application_name="test")
+    yield UnitOfWorkFactory(session_factory(engine), service="identity")
+    await engine.dispose()
+
+
+@pytest.fixture
 async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
     nc = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     yield nc
@@ -90,24 +96,11 @@ class SampleProcess:
         )
 
     def health(self, service: str = "") -> str:
-        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
-            return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        return health_status(self.port, service)
 
     def wait_serving(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"sample service exited {self.proc.returncode}: {self.logs()}")
-            try:
-                if self.health() == "SERVING":
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"sample service not SERVING in {timeout}s: {self.logs()}")
+        assert self.proc is not None
+        wait_serving(self.proc, self.port, timeout=timeout, describe=self.logs)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

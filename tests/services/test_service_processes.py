@@ -8,16 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import asyncpg
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pipworks_platform.db import libpq_dsn
-from tests.helpers import free_port
+from tests.helpers import free_port, health_status, wait_serving
 
 SERVICES = {
     "identity": "IdentityService",
@@ -26,26 +24,6 @@ SERVICES = {
     "antifraud": "AntifraudService",
     "mtbridge": "MtBridgeService",
 }
-
-
-def _health(port: int, service: str = "") -> int:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1).status
-
-
-def _wait_serving(proc: subprocess.Popen, port: int, name: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{name} exited with {proc.returncode}")
-        try:
-            if _health(port) == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{name} did not report SERVING within {timeout}s")
 
 
 @pytest.fixture
@@ -78,10 +56,10 @@ def running_services(postgres, nats_url, tmp_path):
 
 async def test_each_service_serves_its_api_and_stops_cleanly(running_services):
     for name, (proc, port, url, _db, _log) in running_services.items():
-        _wait_serving(proc, port, name)
+        wait_serving(proc, port, describe=lambda name=name: name)
         api = f"pipworks.{name}.v1.{SERVICES[name]}"
-        assert _health(port, api) == health_pb2.HealthCheckResponse.SERVING
-        assert _health(port, "liveness") == health_pb2.HealthCheckResponse.SERVING
+        assert health_status(port, api) == "SERVING"
+        assert health_status(port, "liveness") == "SERVING"
 
         pb2 = importlib.import_module(f"pipworks.{name}.v1.{name}_service_pb2")
         pb2_grpc = importlib.import_module(f"pipworks.{name}.v1.{name}_service_pb2_grpc")

@@ -11,6 +11,8 @@ import subprocess
 import time
 from collections import deque
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -133,3 +135,42 @@ def stop_leftover(pid: int, marker: str, sig: signal.Signals, timeout: float = 3
             leftover.kill()
         wait_gone([leftover], 10)
     return True
+
+
+class ManagedServer:
+    """Lifecycle shared by the embedded servers: restart, context manager, liveness.
+
+    Subclasses own one child process in ``_proc`` and implement ``start``/``stop``.
+    """
+
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def host(self) -> str:
+        return LOOPBACK

@@ -17,11 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from pipworks_devstack._process import (
     LOOPBACK,
+    ManagedServer,
     accepts_connections,
     file_size,
     free_port,
@@ -48,7 +47,7 @@ def nats_server_binary() -> Path:
     return Path(found)
 
 
-class NatsServer:
+class NatsServer(ManagedServer):
     """One nats-server on ``127.0.0.1:port`` with JetStream file storage in ``store_dir``.
 
     Its log goes to ``log_path`` (default: ``nats.log`` next to the store directory),
@@ -113,31 +112,7 @@ class NatsServer:
             proc.kill()
             proc.wait()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- addresses -----------------------------------------------------------------
-
-    @property
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
 
     @property
     def port(self) -> int:

@@ -11,9 +11,6 @@ through the unix socket, which lives in the owner-only data directory.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import importlib.util
 import os
 import re
@@ -26,13 +23,12 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote
 
 from pipworks_devstack._accounts import Account, hand_over, make_reachable, server_account
 from pipworks_devstack._process import (
     LOOPBACK,
+    ManagedServer,
     accepts_connections,
     file_size,
     free_port,
@@ -69,18 +65,17 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
 
 # Role and database names go into SQL unquoted-safe: lower-case identifiers only.
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-# Printable ASCII needs no SASLprep, so our SCRAM verifier matches what clients send.
+# Printable ASCII without spaces: no SASLprep surprises between server and clients.
 _PASSWORD = re.compile(r"[\x21-\x7e]{8,128}")
 # sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107
-_SCRAM_ITERATIONS = 4096
 
 
 class PostgresError(RuntimeError):
     """PostgreSQL could not be initialised, started or administered."""
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ManagedServer):
     """One PostgreSQL server on ``127.0.0.1:port`` with its data in ``data_dir``.
 
     The data directory is initialised on first start and reused afterwards. ``port=0``
@@ -158,31 +153,7 @@ class EmbeddedPostgres:
             kill_tree(proc)
         self._release_socket_dir()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- addresses -----------------------------------------------------------------
-
-    @property
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
 
     @property
     def port(self) -> int:
@@ -227,12 +198,14 @@ class EmbeddedPostgres:
             password = self._passwords.get(role) or secrets.token_urlsafe(24)
         elif not _PASSWORD.fullmatch(password):
             raise ValueError("password must be 8-128 printable ASCII characters without spaces")
-        verifier = _scram_verifier(password)
-        # Interpolation is safe: names passed _check_identifier, the verifier is base64.
+        literal = password.replace("'", "''")
+        # Names passed _check_identifier and the password is a quoted literal; the script
+        # goes to psql on stdin over the local socket and the server stores only its
+        # SCRAM-SHA-256 verifier (password_encryption).
         self.psql(
             f"SELECT format('CREATE ROLE %I LOGIN', '{role}') "  # noqa: S608
             f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}')\\gexec\n"
-            f"ALTER ROLE {role} WITH LOGIN PASSWORD '{verifier}';\n"
+            f"ALTER ROLE {role} WITH LOGIN PASSWORD '{literal}';\n"
             f"SELECT format('CREATE DATABASE %I OWNER %I', '{name}', '{role}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{name}')\\gexec\n"
             f"ALTER DATABASE {name} OWNER TO {role};\n"
@@ -446,20 +419,6 @@ def _check_identifier(what: str, value: str) -> None:
             f"{what} {value!r} must be a lower-case identifier ([a-z_][a-z0-9_]*, at most "
             f"63 characters), not {SUPERUSER!r} and not starting with 'pg_'"
         )
-
-
-def _scram_verifier(password: str) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores, so the plain password never reaches it."""
-    salt = secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _SCRAM_ITERATIONS)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode()
-
-    return f"SCRAM-SHA-256${_SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 def _server_env() -> dict[str, str]:

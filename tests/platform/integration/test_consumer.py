@@ -21,7 +21,7 @@ from pipworks_platform.consumer import (
     EventConsumer,
     Subscription,
 )
-from pipworks_platform.db import UnitOfWorkFactory, create_engine, libpq_dsn, session_factory
+from pipworks_platform.db import libpq_dsn
 from pipworks_platform.events import nats_headers
 from pipworks_platform.metrics import CONSUMER_PROCESSED
 from pipworks_platform.streams import (
@@ -34,13 +34,6 @@ from tests.helpers import eventually
 from tests.platform.sample.service import CONSUMER, SERVICE, recorder
 
 SUBJECT = "pipworks.identity.v1.user.registered"
-
-
-@pytest.fixture
-async def uow_factory(sample_db: str):
-    engine = create_engine(sample_db, application_name="test")
-    yield UnitOfWorkFactory(session_factory(engine), service=SERVICE)
-    await engine.dispose()
 
 
 async def _publish(

@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 
 from pipworks.events.v1 import identity_pb2
 from pipworks_platform.consumer import EventConsumer, Subscription
-from pipworks_platform.db import UnitOfWorkFactory, create_engine, libpq_dsn, session_factory
+from pipworks_platform.db import UnitOfWorkFactory, libpq_dsn
 from pipworks_platform.events import HEADER_EVENT_TYPE, HEADER_MSG_ID
 from pipworks_platform.metrics import OUTBOX_BACKLOG
 from pipworks_platform.outbox import OutboxRelay
@@ -22,13 +22,6 @@ from tests.helpers import eventually
 from tests.platform.sample.service import CONSUMER, SERVICE, notes, recorder
 
 SUBJECT = "pipworks.identity.v1.user.registered"
-
-
-@pytest.fixture
-async def uow_factory(sample_db: str):
-    engine = create_engine(sample_db, application_name="test")
-    yield UnitOfWorkFactory(session_factory(engine), service=SERVICE)
-    await engine.dispose()
 
 
 async def _scalar(url: str, sql: str) -> object:
