@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pipworks_platform.db import UnitOfWorkFactory, create_engine, session_factory
 from tests.helpers import free_port, health_status, wait_serving
 from tests.platform.sample.protos_build import build, ensure_importable
+from tests.tokens import TokenAuthority
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,9 +116,14 @@ class SampleProcess:
                 self.proc.wait()
 
 
+@pytest.fixture(scope="session")
+def token_authority() -> TokenAuthority:
+    return TokenAuthority()
+
+
 @pytest.fixture
 def sample_process(
-    sample_db: str, nats_url: str, tmp_path
+    sample_db: str, nats_url: str, tmp_path, token_authority: TokenAuthority
 ) -> Iterator[Callable[..., SampleProcess]]:
     started: list[SampleProcess] = []
 
@@ -129,6 +135,7 @@ def sample_process(
             "PIPWORKS_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
             "PIPWORKS_METRICS_PORT": "0",
             "PIPWORKS_LOG_LEVEL": "INFO",
+            "PIPWORKS_TEST_JWKS": token_authority.jwks_json(),
             **extra_env,
         }
         process = SampleProcess(env, tmp_path / f"sample-{len(started)}.log")

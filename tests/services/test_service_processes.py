@@ -15,7 +15,9 @@ import grpc
 import pytest
 
 from pipworks_platform.db import libpq_dsn
+from pipworks_platform.grpc_errors import error_details
 from tests.helpers import free_port, health_status, wait_serving
+from tests.tokens import TokenAuthority
 
 SERVICES = {
     "identity": "IdentityService",
@@ -65,11 +67,20 @@ async def test_each_service_serves_its_api_and_stops_cleanly(running_services):
         pb2_grpc = importlib.import_module(f"pipworks.{name}.v1.{name}_service_pb2_grpc")
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = getattr(pb2_grpc, f"{SERVICES[name]}Stub")(channel)
-            info = stub.GetServiceInfo(pb2.GetServiceInfoRequest(), timeout=5).info
-        assert info.name == name
-        assert info.version == "0.1.0"
-        assert list(info.api_services) == [api]
-        assert info.started_at.seconds > 0
+            with pytest.raises(grpc.RpcError) as raised:  # backends re-verify every call
+                stub.GetServiceInfo(pb2.GetServiceInfoRequest(), timeout=5)
+            assert error_details(raised.value).reason == "TOKEN_MISSING"
+            with pytest.raises(grpc.RpcError) as raised:  # no identity to fetch keys from
+                stub.GetServiceInfo(
+                    pb2.GetServiceInfoRequest(),
+                    metadata=TokenAuthority().metadata(roles=("admin",), aal=2),
+                    timeout=5,
+                )
+            details = error_details(raised.value)
+            assert (details.code, details.reason) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "JWKS_UNAVAILABLE",
+            )
 
         conn = await asyncpg.connect(libpq_dsn(url))
         tables = {

@@ -7,19 +7,16 @@ in the protos. The envelope travels in NATS headers.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from google.protobuf import symbol_database
 from google.protobuf.message import DecodeError, Message
 
-import pipworks.events.v1 as events_v1
 from pipworks.events.v1 import options_pb2
+from pipworks_platform.protos import load_proto_package
 from pipworks_platform.tracing import inject_trace_headers
 
 HEADER_MSG_ID = "Nats-Msg-Id"  # JetStream's de-duplication key; the event id by default
@@ -90,18 +87,10 @@ def nats_headers(
     return headers
 
 
-@cache
-def _load_event_modules() -> None:
-    """Import every generated module of pipworks.events.v1 so the registry sees them."""
-    for module in pkgutil.iter_modules(events_v1.__path__):
-        if module.name.endswith("_pb2"):
-            importlib.import_module(f"{events_v1.__name__}.{module.name}")
-
-
 def event_class(event_type: str) -> type[Message]:
     if not event_type.startswith(EVENTS_PACKAGE + "."):
         raise UnknownEventError(f"{event_type!r} is not in {EVENTS_PACKAGE}")
-    _load_event_modules()
+    load_proto_package(EVENTS_PACKAGE)
     try:
         return symbol_database.Default().GetSymbol(event_type)
     except KeyError:

@@ -39,7 +39,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if method.startswith(_QUIET_PREFIXES):
             return handler
-        return _wrap_handler(handler, _Observed(self._service, self._domain, method))
+        return wrap_handler(handler, _Observed(self._service, self._domain, method))
 
 
 class _Observed:
@@ -121,7 +121,13 @@ def _code_name(code: grpc.StatusCode | int | None) -> str | None:
     return None
 
 
-def _wrap_handler(handler: grpc.RpcMethodHandler, observed: _Observed) -> grpc.RpcMethodHandler:
+def wrap_handler(handler: grpc.RpcMethodHandler, observed: Any) -> grpc.RpcMethodHandler:
+    """Route a method handler's behaviour through ``observed.unary``/``observed.streaming``.
+
+    ``observed`` wraps the call (``unary(behavior, request, context)`` for unary
+    responses, an async generator ``streaming(...)`` for streamed ones), whatever the
+    request shape.
+    """
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,

@@ -25,12 +25,22 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
+import grpc
 import sqlalchemy as sa
 import structlog
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipworks.common.v1 import service_info_pb2
+from pipworks_platform.auth import (
+    AuthInterceptor,
+    JwksCache,
+    JwksFetch,
+    JwksUnavailable,
+    TokenVerifier,
+    identity_jwks_fetch,
+)
+from pipworks_platform.auth.jwks import JwkSet
 from pipworks_platform.backoff import Backoff
 from pipworks_platform.consumer import EventConsumer, Subscription
 from pipworks_platform.crypto import FieldCipher, Keyring
@@ -59,6 +69,9 @@ class Components:
     api: Sequence[ApiService]
     subscriptions: Sequence[Subscription] = ()
     background: Sequence[Callable[[], Awaitable[None]]] = ()
+    generic_handlers: Sequence[grpc.GenericRpcHandler] = ()
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    reflection_services: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class ServiceDefinition:
     migrations: Path | None = None
     settings_type: type[ServiceSettings] = ServiceSettings
     publishes_events: bool = True
+    # Identity verifies tokens with its own keys instead of fetching them from itself.
+    jwks_source: Callable[[Infrastructure], JwksFetch] | None = None
 
 
 @dataclass
@@ -83,6 +98,7 @@ class Infrastructure:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
     api_service_names: list[str] = field(default_factory=list)
+    jwks_source: Callable[[Infrastructure], JwksFetch] | None = None
 
     @cached_property
     def unit_of_work(self) -> UnitOfWorkFactory:
@@ -106,6 +122,21 @@ class Infrastructure:
     def cipher(self) -> FieldCipher:
         """Field encryption for personal data and secrets at rest."""
         return FieldCipher(self.keyring)
+
+    @cached_property
+    def token_verifier(self) -> TokenVerifier:
+        """Verifies access tokens against identity's published keys."""
+        if self.jwks_source is not None:
+            fetch = self.jwks_source(self)
+        elif self.settings.identity_address:
+            fetch = identity_jwks_fetch(self.settings.identity_address)
+        else:
+            fetch = _no_jwks
+        return TokenVerifier(
+            JwksCache(fetch),
+            issuer=self.settings.auth_issuer,
+            audience=self.settings.auth_audience,
+        )
 
     def service_info(self) -> service_info_pb2.ServiceInfo:
         info = service_info_pb2.ServiceInfo(
@@ -204,6 +235,7 @@ class ServiceProcess:
             settings=settings,
             nats=self._nats,
             engine=self._engine,
+            jwks_source=definition.jwks_source,
         )
         components = definition.build(infra)
         if inspect.isawaitable(components):
@@ -214,6 +246,10 @@ class ServiceProcess:
             address=settings.grpc_address,
             api_services=components.api,
             max_message_bytes=settings.max_message_bytes,
+            auth=AuthInterceptor(infra.token_verifier),
+            extra_interceptors=components.interceptors,
+            generic_handlers=components.generic_handlers,
+            reflection_services=components.reflection_services,
         )
         self.port = await self._server.start()
         if definition.publishes_events and self._engine is not None:
@@ -333,6 +369,10 @@ async def _supervised(coro: Awaitable[None], name: str, stopping: asyncio.Event)
     except Exception:
         log.exception("background task crashed; stopping", task=name)
         stopping.set()
+
+
+async def _no_jwks() -> JwkSet:
+    raise JwksUnavailable("PIPWORKS_IDENTITY_ADDRESS is not set; no keys to verify tokens")
 
 
 def _is_retryable(exc: BaseException) -> bool:

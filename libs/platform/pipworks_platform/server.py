@@ -56,15 +56,21 @@ class GrpcServer:
         address: str,
         api_services: Sequence[ApiService],
         max_message_bytes: int = 4 * 1024 * 1024,
+        auth: grpc.aio.ServerInterceptor | None = None,
         extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        generic_handlers: Sequence[grpc.GenericRpcHandler] = (),
+        reflection_services: Sequence[str] = (),
     ) -> None:
         self._address = address
         self._api_services = list(api_services)
+        self._generic_handlers = list(generic_handlers)
+        self._reflection_services = list(reflection_services)
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(),
                 ServerInterceptor(service=service),
+                *([auth] if auth is not None else []),
                 *extra_interceptors,
             ],
             options=[
@@ -85,10 +91,13 @@ class GrpcServer:
         """Bind and start, health NOT_SERVING until :meth:`set_ready` says otherwise."""
         for api in self._api_services:
             api.add_to_server(api.servicer, self._server)
+        if self._generic_handlers:
+            self._server.add_generic_rpc_handlers(tuple(self._generic_handlers))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             [
                 *(s.full_name for s in self._api_services),
+                *self._reflection_services,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ],

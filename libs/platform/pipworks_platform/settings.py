@@ -54,6 +54,9 @@ class ServiceSettings(BaseSettings):
     shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=120)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    auth_issuer: str = Field(default="pipworks-identity", min_length=1)
+    auth_audience: str = Field(default="pipworks", min_length=1)
+    identity_address: str | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -63,9 +66,11 @@ class ServiceSettings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("grpc_address")
+    @field_validator("grpc_address", "identity_address")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("must be HOST:PORT, for example 0.0.0.0:50051")

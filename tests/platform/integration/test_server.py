@@ -27,7 +27,9 @@ def _stub(port: int):
     return notes_pb2_grpc.NotesServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
 
 
-async def test_errors_map_to_precise_statuses_and_never_leak(sample_process, sample_db):
+async def test_errors_map_to_precise_statuses_and_never_leak(
+    sample_process, sample_db, token_authority
+):
     from pipworks.testing.v1 import notes_pb2
 
     process = sample_process()
@@ -35,7 +37,7 @@ async def test_errors_map_to_precise_statuses_and_never_leak(sample_process, sam
     stub = _stub(process.port)
 
     with pytest.raises(grpc.RpcError) as raised:
-        stub.AddNote(notes_pb2.AddNoteRequest(text=""))
+        stub.AddNote(notes_pb2.AddNoteRequest(text=""), metadata=token_authority.metadata())
     details = error_details(raised.value)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [v[0] for v in details.field_violations] == ["text"]
@@ -160,3 +162,42 @@ async def test_metrics_endpoint_reports_rpc_latency_by_method_and_code(sample_pr
         'method="/pipworks.testing.v1.NotesService/Fail",service="identity"} 1.0'
     ) in body
     assert "pipworks_outbox_backlog" in body
+
+
+async def test_every_call_is_held_to_its_proto_policy(sample_process, token_authority):
+    from pipworks.testing.v1 import notes_pb2
+
+    process = sample_process()
+    await asyncio.to_thread(process.wait_serving)
+    stub = _stub(process.port)
+    request = notes_pb2.FailRequest()
+
+    def refused(call, **kwargs) -> tuple[grpc.StatusCode, str]:
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request if call != stub.AddNote else notes_pb2.AddNoteRequest(text="x"), **kwargs)
+        details = error_details(raised.value)
+        return details.code, details.reason
+
+    assert refused(stub.AddNote) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
+    other_authority = type(token_authority)(kid=token_authority.kid)
+    assert refused(stub.AddNote, metadata=other_authority.metadata()) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "TOKEN_INVALID",
+    )
+    client = token_authority.metadata(roles=("client",), aal=2)
+    assert refused(stub.AdminOnly, metadata=client) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "MISSING_ROLE",
+    )
+    admin_aal1 = token_authority.metadata(roles=("admin",), aal=1)
+    assert refused(stub.AdminOnly, metadata=admin_aal1) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "AAL2_REQUIRED",
+    )
+    admin = token_authority.metadata(roles=("admin",), aal=2)
+    assert stub.AdminOnly(request, metadata=admin) == notes_pb2.FailResponse()
+    assert refused(stub.Unexposed, metadata=admin) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "NO_METHOD_POLICY",
+    )
+    assert stub.SlowEcho(notes_pb2.SlowEchoRequest(text="public")).text == "public"

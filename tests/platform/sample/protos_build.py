@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from importlib import resources
 from pathlib import Path
 
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).parent / "protos"
+API_PROTOS = Path(__file__).resolve().parents[3] / "proto"
 
 
 def build(out_dir: Path) -> Path:
@@ -15,6 +17,8 @@ def build(out_dir: Path) -> Path:
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
+        f"-I{API_PROTOS}",
+        f"-I{resources.files('grpc_tools') / '_proto'}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         str(PROTO_ROOT / "pipworks/testing/v1/notes.proto"),

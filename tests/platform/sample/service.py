@@ -8,6 +8,7 @@ lands in the identity stream; its NotesService is compiled from a test-only prot
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from pathlib import Path
@@ -64,6 +65,12 @@ class NotesApi(notes_pb2_grpc.NotesServiceServicer):
         await asyncio.sleep(request.seconds)
         return notes_pb2.SlowEchoResponse(text=request.text)
 
+    async def AdminOnly(self, request, context):
+        return notes_pb2.FailResponse()
+
+    async def Unexposed(self, request, context):
+        return notes_pb2.FailResponse()
+
     async def Fail(self, request, context):
         if request.kind == "not_found":
             raise NotFound("note", "n-1")
@@ -105,8 +112,22 @@ def build(infra: Infrastructure) -> Components:
     )
 
 
+def jwks_from_environment(infra: Infrastructure):
+    """Keys of the tests' token authority, handed over in PIPWORKS_TEST_JWKS."""
+    keys = json.loads(os.environ.get("PIPWORKS_TEST_JWKS", "[]"))
+
+    async def fetch():
+        return keys
+
+    return fetch
+
+
 DEFINITION = ServiceDefinition(
-    name=SERVICE, version="0.0.0-test", build=build, migrations=MIGRATIONS
+    name=SERVICE,
+    version="0.0.0-test",
+    build=build,
+    migrations=MIGRATIONS,
+    jwks_source=jwks_from_environment,
 )
 
 if __name__ == "__main__":
