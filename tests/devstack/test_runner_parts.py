@@ -9,11 +9,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pipworks_devstack.banner import READY_LINE, BannerService, render_banner
 from pipworks_devstack.config import ServiceConfig
 from pipworks_devstack.devsecrets import SecretsError, load_or_create
-from pipworks_devstack.environment import service_env
+from pipworks_devstack.environment import placeholders, service_env
 from pipworks_devstack.runner import busy_ports, installed
 from tests.helpers import free_port
 
@@ -140,3 +141,68 @@ def test_busy_ports_are_reported_by_service() -> None:
         taken = holder.getsockname()[1]
         problems = busy_ports([_service(grpc_port=taken, metrics_port=free_port())])
     assert problems == [f"alpha: gRPC port {taken} is already in use"]
+
+
+def test_identity_signing_key_and_admin_password_are_generated_once(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    first = load_or_create(path, ["identity"])
+    kid, seed = first.signing_keys_env.split(":", 1)
+    assert kid == first.active_signing_key_id
+    Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))  # a real Ed25519 seed
+    assert len(first.admin_password) >= 16
+    again = load_or_create(path, ["identity", "kyc"])
+    assert again.signing_keys == first.signing_keys
+    assert again.admin_password == first.admin_password
+
+
+def test_env_placeholders_name_services_routes_and_secrets(tmp_path: Path) -> None:
+    secrets = load_or_create(tmp_path / "secrets.json", ["identity"])
+    identity = ServiceConfig(
+        "identity",
+        "pipworks_identity",
+        7061,
+        9461,
+        database=True,
+        env={"PIPWORKS_IDENTITY_SIGNING_KEYS": "{secrets.signing_keys}"},
+    )
+    ib = ServiceConfig("ib", "pipworks_ib", 7063, 9463, database=True)
+    gateway = ServiceConfig(
+        "gateway",
+        "pipworks_gateway",
+        7060,
+        9460,
+        public=True,
+        env={"PIPWORKS_GATEWAY_ROUTES": "{routes}", "X_KYC": "{services.kyc.address}"},
+    )
+    running = [identity, ib, gateway]
+    values = placeholders(running, secrets)
+    shared = {"PIPWORKS_IDENTITY_ADDRESS": "{services.identity.address}"}
+
+    gateway_env = service_env(
+        gateway,
+        base={},
+        nats_url="nats://x",
+        database_url=None,
+        secrets=secrets,
+        shared_env=shared,
+        values=values,
+    )
+    assert gateway_env["PIPWORKS_GATEWAY_ROUTES"] == (
+        "pipworks.identity.v1=127.0.0.1:7061,pipworks.ib.v1=127.0.0.1:7063"
+    )
+    assert gateway_env["PIPWORKS_IDENTITY_ADDRESS"] == "127.0.0.1:7061"
+    assert "X_KYC" not in gateway_env  # kyc is not running: left unset, not garbled
+    identity_env = service_env(
+        identity,
+        base={},
+        nats_url="nats://x",
+        database_url="postgresql://i",
+        secrets=secrets,
+        shared_env=shared,
+        values=values,
+    )
+    assert identity_env["PIPWORKS_IDENTITY_SIGNING_KEYS"] == secrets.signing_keys_env
+    ib_env = service_env(
+        ib, base={}, nats_url="nats://x", database_url="postgresql://b", secrets=secrets
+    )
+    assert "PIPWORKS_IDENTITY_SIGNING_KEYS" not in ib_env  # only identity holds the key

@@ -60,6 +60,7 @@ class RunnerConfig:
     secrets_file: Path
     startup_timeout: float = 60.0
     stop_timeout: float = 20.0
+    shared_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ class _Validator:
         runner = self._table("runner", raw.get("runner"), required=False)
         self._known_keys("postgres", pg, {"port", "data_dir"})
         self._known_keys("nats", nats, {"port", "monitor_port", "store_dir"})
-        self._known_keys("runner", runner, {"secrets_file", "startup_timeout", "stop_timeout"})
+        self._known_keys(
+            "runner", runner, {"secrets_file", "startup_timeout", "stop_timeout", "shared_env"}
+        )
         postgres = PostgresConfig(
             port=self._port("postgres.port", pg.get("port", 15432), allow_zero=True),
             data_dir=self._path_value("postgres.data_dir", pg.get("data_dir", ".data/postgres")),
@@ -120,6 +123,7 @@ class _Validator:
                 "runner.startup_timeout", runner.get("startup_timeout", 60.0)
             ),
             stop_timeout=self._seconds("runner.stop_timeout", runner.get("stop_timeout", 20.0)),
+            shared_env=self._env("runner.shared_env", runner.get("shared_env", {})),
         )
         services = self._services(raw.get("services", []))
         self._check_ports(postgres, nats_config, services)

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
 ACTIVE_KEY_ID = "dev1"
+SIGNING_KEY_ID = "dev-signing-1"
 _FORMAT_VERSION = 1
 
 _log = logging.getLogger(__name__)
@@ -34,6 +38,14 @@ class DevSecrets:
     database_passwords: dict[str, str]
     encryption_keys: dict[str, str]
     active_key_id: str
+    signing_keys: dict[str, str]
+    active_signing_key_id: str
+    admin_password: str
+
+    @property
+    def signing_keys_env(self) -> str:
+        """``PIPWORKS_IDENTITY_SIGNING_KEYS``: ``kid:<base64 Ed25519 seed>`` entries."""
+        return ",".join(f"{kid}:{seed}" for kid, seed in self.signing_keys.items())
 
     @property
     def encryption_keys_env(self) -> str:
@@ -54,6 +66,14 @@ def load_or_create(path: Path, database_users: Iterable[str]) -> DevSecrets:
                 "keys": {ACTIVE_KEY_ID: base64.b64encode(secrets.token_bytes(32)).decode()},
             },
         }
+    identity = data.setdefault("identity", {})
+    if not identity.get("signing_keys"):
+        identity["signing_keys"] = {SIGNING_KEY_ID: _ed25519_seed()}
+        identity["active_signing_key_id"] = SIGNING_KEY_ID
+        changed = True
+    if not identity.get("admin_password"):
+        identity["admin_password"] = secrets.token_urlsafe(18)
+        changed = True
     passwords: dict[str, str] = data["database_passwords"]
     for user in database_users:
         if user not in passwords:
@@ -65,7 +85,16 @@ def load_or_create(path: Path, database_users: Iterable[str]) -> DevSecrets:
         database_passwords=dict(passwords),
         encryption_keys=dict(data["encryption"]["keys"]),
         active_key_id=data["encryption"]["active_key_id"],
+        signing_keys=dict(identity["signing_keys"]),
+        active_signing_key_id=identity["active_signing_key_id"],
+        admin_password=identity["admin_password"],
     )
+
+
+def _ed25519_seed() -> str:
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return base64.b64encode(raw).decode()
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -1,11 +1,50 @@
-"""The environment a locally run service gets: the same variables Kubernetes would set."""
+"""The environment a locally run service gets: the same variables Kubernetes would set.
+
+Values in the suite file's ``env`` tables may name things only known at start-up with
+``{placeholders}``: ``{services.<name>.address}``, ``{routes}`` (the gateway's route
+table: every non-public service's ``pipworks.<name>.v1`` package and address), and
+``{secrets.signing_keys}``, ``{secrets.signing_key_id}``, ``{secrets.admin_password}``
+from the development secrets file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 
 from pipworks_devstack.config import ServiceConfig
 from pipworks_devstack.devsecrets import DevSecrets
+
+_log = logging.getLogger(__name__)
+
+
+def placeholders(services: Sequence[ServiceConfig], secrets: DevSecrets) -> dict[str, object]:
+    """What ``{...}`` in an env value can refer to, for the services that will run."""
+    addresses = {s.name: SimpleNamespace(address=f"127.0.0.1:{s.grpc_port}") for s in services}
+    routes = ",".join(
+        f"pipworks.{s.name}.v1=127.0.0.1:{s.grpc_port}" for s in services if not s.public
+    )
+    return {
+        "services": SimpleNamespace(**addresses),
+        "routes": routes,
+        "secrets": SimpleNamespace(
+            signing_keys=secrets.signing_keys_env,
+            signing_key_id=secrets.active_signing_key_id,
+            admin_password=secrets.admin_password,
+        ),
+    }
+
+
+def expand(env: Mapping[str, str], values: Mapping[str, object], *, owner: str) -> dict[str, str]:
+    """Fill placeholders; a variable naming a service that is not running is left out."""
+    expanded: dict[str, str] = {}
+    for name, template in env.items():
+        try:
+            expanded[name] = template.format_map(values)
+        except (KeyError, AttributeError, IndexError, ValueError) as exc:
+            _log.warning("%s: %s left unset (%s is not available)", owner, name, exc)
+    return expanded
 
 
 def service_env(
@@ -15,11 +54,14 @@ def service_env(
     nats_url: str,
     database_url: str | None,
     secrets: DevSecrets,
+    shared_env: Mapping[str, str] | None = None,
+    values: Mapping[str, object] | None = None,
 ) -> dict[str, str]:
     """``base`` (the runner's own environment) plus the service's settings.
 
-    The service's ``env`` table from the suite file wins over everything else, so a
-    developer can override any variable for one service.
+    The suite's ``shared_env`` applies to every service; the service's own ``env``
+    table wins over everything else, so a developer can override any variable for
+    one service.
     """
     env = dict(base)
     env.update(
@@ -40,5 +82,7 @@ def service_env(
         env["PIPWORKS_DATABASE_URL"] = database_url
     else:
         env.pop("PIPWORKS_DATABASE_URL", None)
-    env.update(service.env)
+    values = values or {}
+    env.update(expand(shared_env or {}, values, owner=service.name))
+    env.update(expand(service.env, values, owner=service.name))
     return env

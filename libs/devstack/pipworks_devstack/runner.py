@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +23,7 @@ from pipworks_devstack._process import port_is_free
 from pipworks_devstack.banner import BannerService, render_banner
 from pipworks_devstack.config import ServiceConfig, SuiteConfig
 from pipworks_devstack.devsecrets import DevSecrets, SecretsError, load_or_create
-from pipworks_devstack.environment import service_env
+from pipworks_devstack.environment import placeholders, service_env
 from pipworks_devstack.nats import NatsError, NatsServer
 from pipworks_devstack.postgres import POSTGRES_BIN_PATH, EmbeddedPostgres, PostgresError
 from pipworks_devstack.supervisor import ServiceFailed, ServiceProcess, describe_exit
@@ -110,8 +110,9 @@ class SuiteRunner:
             if self._stop_requested.is_set():
                 return 0
             database_urls = await asyncio.to_thread(self._ensure_databases, runnable, secrets)
+            values = placeholders(runnable, secrets)
             for service in runnable:
-                await self._spawn(service, database_urls.get(service.name), secrets)
+                await self._spawn(service, database_urls.get(service.name), secrets, values)
             if not await self._until_serving():
                 return 0
             self._print_banner(runnable, skipped)
@@ -142,7 +143,11 @@ class SuiteRunner:
         }
 
     async def _spawn(
-        self, service: ServiceConfig, database_url: str | None, secrets: DevSecrets
+        self,
+        service: ServiceConfig,
+        database_url: str | None,
+        secrets: DevSecrets,
+        values: Mapping[str, object],
     ) -> None:
         env = service_env(
             service,
@@ -150,6 +155,8 @@ class SuiteRunner:
             nats_url=self._nats.url,
             database_url=database_url,
             secrets=secrets,
+            shared_env=self._config.runner.shared_env,
+            values=values,
         )
         process = ServiceProcess(
             service.name, service.module, env, f"127.0.0.1:{service.grpc_port}"

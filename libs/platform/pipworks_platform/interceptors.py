@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 import structlog
 
-from pipworks_platform.errors import PipworksError
+from pipworks_platform.db.errors import is_transient_db_error
+from pipworks_platform.errors import PipworksError, Unavailable
 from pipworks_platform.grpc_errors import abort_with_error, internal_status
 from pipworks_platform.metrics import RPC_LATENCY
 
@@ -85,6 +86,14 @@ class _Observed:
         if _is_abort(exc):
             self._record(_code_name(context.code()) or "UNKNOWN", started)
             return
+        if isinstance(exc, Exception) and is_transient_db_error(exc):
+            log.warning("database unavailable during rpc", method=self.method, error=repr(exc))
+            self._record("UNAVAILABLE", started, reason="DATABASE_UNAVAILABLE")
+            await abort_with_error(
+                context,
+                Unavailable("temporarily unavailable; retry", reason="DATABASE_UNAVAILABLE"),
+                domain=self.domain,
+            )
         if isinstance(exc, Exception):
             log.error("unhandled error in rpc", method=self.method, exc_info=exc)
             self._record("INTERNAL", started)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from pipworks_platform.tracing import extract_trace_context, inject_trace_header
 
 # Session-level lock naming the active relay; distinct from the writers' xact lock key.
 RELAY_LEADER_LOCK_KEY = 0x50574F5554524C59
+PURGE_INTERVAL_SECONDS = 600.0
 
 _FETCH = """
 SELECT id, event_id, subject, event_type, payload, headers, occurred_at
@@ -109,8 +111,7 @@ class OutboxRelay:
         self._is_leader = True
         log.info("outbox relay active", service=self._service)
         await conn.add_listener(self._channel, self._on_notify)
-        purge_every = max(1, int(600 / self._poll_interval))
-        passes = 0
+        purged_at = time.monotonic()
         while not self._stopping.is_set():
             self._wake.clear()
             try:
@@ -121,9 +122,9 @@ class OutboxRelay:
                 log.warning("outbox publish incomplete; will retry", reason=str(exc))
                 await self._sleep(backoff.next_delay())
                 continue
-            passes += 1
-            if passes % purge_every == 0:
+            if time.monotonic() - purged_at >= PURGE_INTERVAL_SECONDS:
                 await conn.execute(_PURGE, self._retention)
+                purged_at = time.monotonic()
             await self._wait_for_work()
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:

@@ -24,7 +24,8 @@ def create_engine(url: str, *, application_name: str, pool_size: int = 10) -> As
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per transaction. A connection found dead
+        # invalidates the pool instead, and the failed call reports UNAVAILABLE.
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": application_name}},
     )
