@@ -33,11 +33,12 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
     return caught.value.problems
 
 
-def test_shipped_suite_lists_the_five_services() -> None:
+def test_shipped_suite_lists_the_gateway_and_the_five_services() -> None:
     config = load_config(REPO_ROOT / "deploy/local/suite.toml", base_dir=REPO_ROOT)
     assert [
         (s.name, s.module, s.grpc_port, s.metrics_port, s.database) for s in config.services
     ] == [
+        ("gateway", "pipworks_gateway", 7060, 9460, False),
         ("identity", "pipworks_identity", 7061, 9461, True),
         ("kyc", "pipworks_kyc", 7062, 9462, True),
         ("ib", "pipworks_ib", 7063, 9463, True),
@@ -47,6 +48,8 @@ def test_shipped_suite_lists_the_five_services() -> None:
     assert config.postgres.data_dir == REPO_ROOT / ".data/postgres"
     assert config.nats.store_dir == REPO_ROOT / ".data/nats"
     assert config.runner.secrets_file == REPO_ROOT / ".data/dev-secrets.json"
+    assert [s.name for s in config.services if s.public] == ["gateway"]
+    assert config.runner.shared_env == {"PIPWORKS_IDENTITY_ADDRESS": "{services.identity.address}"}
 
 
 def test_defaults_and_relative_paths(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
@@ -9,10 +12,18 @@ DEFAULT_OPTIONS = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.enable_retries", 1),
+    # With a dns:/// target naming a headless Service, spread calls over every pod
+    # instead of pinning one connection to one of them.
+    ("grpc.lb_policy_name", "round_robin"),
 )
 
 
-def insecure_channel(target: str, *, max_message_bytes: int = 4 * 1024 * 1024) -> grpc.aio.Channel:
+def insecure_channel(
+    target: str,
+    *,
+    max_message_bytes: int = 4 * 1024 * 1024,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.aio.Channel:
     """A plaintext channel for in-cluster traffic (TLS terminates at the mesh/ingress)."""
     return grpc.aio.insecure_channel(
         target,
@@ -20,6 +31,7 @@ def insecure_channel(target: str, *, max_message_bytes: int = 4 * 1024 * 1024) -
             *DEFAULT_OPTIONS,
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            *options,
         ],
         interceptors=aio_client_interceptors(),
     )

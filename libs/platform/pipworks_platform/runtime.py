@@ -72,6 +72,8 @@ class Components:
     generic_handlers: Sequence[grpc.GenericRpcHandler] = ()
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     reflection_services: Sequence[str] = ()
+    # Run after the server stopped taking calls, before NATS and the database close.
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ServiceDefinition:
     migrations: Path | None = None
     settings_type: type[ServiceSettings] = ServiceSettings
     publishes_events: bool = True
+    uses_nats: bool = True
     # Identity verifies tokens with its own keys instead of fetching them from itself.
     jwks_source: Callable[[Infrastructure], JwksFetch] | None = None
 
@@ -93,7 +96,7 @@ class Infrastructure:
     name: str
     version: str
     settings: ServiceSettings
-    nats: NATS
+    nats: NATS | None
     engine: AsyncEngine | None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
@@ -195,6 +198,7 @@ class ServiceProcess:
         self._engine: AsyncEngine | None = None
         self._nats: NATS | None = None
         self._metrics = MetricsServer(settings.metrics_port)
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.port: int | None = None
 
     @property
@@ -224,11 +228,12 @@ class ServiceProcess:
             self._engine = create_engine(
                 url, application_name=f"pipworks-{self.name}", pool_size=settings.database_pool_size
             )
-        self._nats = await connect_nats(
-            settings.nats_servers, name=f"pipworks-{self.name}", stopping=self._stopping
-        )
-        if self._nats is None:
-            return False
+        if definition.uses_nats:
+            self._nats = await connect_nats(
+                settings.nats_servers, name=f"pipworks-{self.name}", stopping=self._stopping
+            )
+            if self._nats is None:
+                return False
         infra = Infrastructure(
             name=self.name,
             version=definition.version,
@@ -241,6 +246,7 @@ class ServiceProcess:
         if inspect.isawaitable(components):
             components = await components
         infra.api_service_names = [api.full_name for api in components.api]
+        self._on_stop = list(components.on_stop)
         self._server = GrpcServer(
             service=self.name,
             address=settings.grpc_address,
@@ -252,12 +258,14 @@ class ServiceProcess:
             reflection_services=components.reflection_services,
         )
         self.port = await self._server.start()
-        if definition.publishes_events and self._engine is not None:
+        if definition.publishes_events and self._engine is not None and self._nats is not None:
             self._relay = OutboxRelay(
                 service=self.name, database_url=settings.require_database_url(), nats=self._nats
             )
             self._spawn(self._run_relay(), "outbox-relay")
         for subscription in components.subscriptions:
+            if self._nats is None:
+                raise RuntimeError(f"{self.name} subscribes to events but uses_nats is False")
             consumer = EventConsumer(
                 service=self.name,
                 nats=self._nats,
@@ -298,7 +306,7 @@ class ServiceProcess:
                 await asyncio.wait_for(self._stopping.wait(), READINESS_INTERVAL_SECONDS)
 
     async def _dependencies_ok(self) -> bool:
-        if self._nats is None or not self._nats.is_connected:
+        if self._definition.uses_nats and (self._nats is None or not self._nats.is_connected):
             return False
         if self._engine is None:
             return True
@@ -342,6 +350,11 @@ class ServiceProcess:
             if settings.shutdown_drain_seconds:
                 await asyncio.sleep(settings.shutdown_drain_seconds)
             await self._server.stop(settings.shutdown_grace_seconds)
+        for hook in self._on_stop:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed", service=self.name)
         for consumer in self._consumers:
             consumer.stop()
         if self._relay is not None:

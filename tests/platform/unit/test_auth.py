@@ -184,3 +184,23 @@ def test_bearer_token_parsing():
     assert bearer_token([("authorization", "Basic abc")]) is None
     assert bearer_token([("x-other", "Bearer abc")]) is None
     assert bearer_token(None) is None
+
+
+async def test_verified_tokens_are_remembered_until_they_expire(authority, monkeypatch):
+    verifier = verifier_for(CountingFetch(authority.jwks()))
+    lookups = []
+    real_get = verifier._jwks.get
+
+    async def counting_get(kid):
+        lookups.append(kid)
+        return await real_get(kid)
+
+    monkeypatch.setattr(verifier._jwks, "get", counting_get)
+    token = authority.mint(ttl=60)
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first
+    assert len(lookups) == 1  # the second call skipped the signature check
+    later = time.time() + 120
+    monkeypatch.setattr("pipworks_platform.auth.tokens.time.time", lambda: later)
+    await verifier.verify(token)
+    assert len(lookups) == 2  # past its expiry the entry is not trusted any more

@@ -6,6 +6,8 @@ with the public key (key confusion) and RSA tokens are refused outright.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,15 +27,43 @@ def _invalid(message: str = "invalid access token") -> Unauthenticated:
 
 
 class TokenVerifier:
+    """Verifies access tokens; remembers verified ones until they expire.
+
+    A token is immutable, so once its signature and claims check out the result holds
+    until ``exp``; the bounded cache spares the signature check on every call a client
+    makes with the same token (the gateway and each backend verify every call).
+    """
+
     def __init__(
-        self, jwks: JwksCache, *, issuer: str, audience: str, leeway: float = 30.0
+        self,
+        jwks: JwksCache,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float = 30.0,
+        cache_size: int = 10_000,
     ) -> None:
         self._jwks = jwks
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at.timestamp() > time.time():
+                self._verified.move_to_end(token)
+                return cached
+            del self._verified[token]
+        principal = await self._verify(token)
+        self._verified[token] = principal
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

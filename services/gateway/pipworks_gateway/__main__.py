@@ -1,0 +1,3 @@
+from pipworks_gateway.main import main
+
+main()

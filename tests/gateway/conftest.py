@@ -1,0 +1,159 @@
+"""Fixtures for the gateway tests: the test proto, a real backend and gateways in-process.
+
+A gateway here is wired exactly as the platform runtime wires it (``GrpcServer`` with the
+auth interceptor, the gateway's interceptors, generic handlers and reflection names), on
+real sockets, minus NATS and the process around it (``test_process.py`` covers those).
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.gateway.protos_build import build
+from tests.platform.sample.protos_build import ensure_importable
+from tests.tokens import TokenAuthority
+
+
+def _compile_test_protos() -> None:
+    out = Path(tempfile.mkdtemp(prefix="pipworks-gateway-test-protos-"))
+    atexit.register(shutil.rmtree, out, True)
+    ensure_importable(build(out))
+
+
+_compile_test_protos()
+
+from pipworks_gateway.main import Gateway  # noqa: E402
+from pipworks_gateway.settings import GatewaySettings  # noqa: E402
+from pipworks_platform.auth import (  # noqa: E402
+    AuthInterceptor,
+    JwksCache,
+    TokenVerifier,
+    identity_jwks_fetch,
+)
+from pipworks_platform.server import GrpcServer  # noqa: E402
+from tests.gateway.backend import Backend  # noqa: E402
+
+ECHO = "pipworks.gatewaytest.v1.EchoService"
+
+
+def routes_to(address: str) -> str:
+    return (
+        f"pipworks.gatewaytest.v1={address},"
+        f"pipworks.identity.v1.IdentityService={address},"
+        f"pipworks.ib.v1.IbService={address}"
+    )
+
+
+@dataclass
+class RunningGateway:
+    gateway: Gateway
+    server: GrpcServer
+    port: int
+    _channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def channel(self, **options: Any) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(self.address, options=list(options.items()))
+        self._channels.append(channel)
+        return channel
+
+    async def stop(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+        await self.server.stop(0)
+        await self.gateway.backends.close()
+
+
+async def serve(settings: GatewaySettings) -> RunningGateway:
+    """Run the gateway's components on a GrpcServer the way the platform runtime does."""
+    gateway = Gateway.from_settings(settings)
+    components = gateway.components()
+    assert settings.identity_address is not None
+    verifier = TokenVerifier(
+        JwksCache(identity_jwks_fetch(settings.identity_address)),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+    )
+    server = GrpcServer(
+        service="gateway",
+        address=settings.grpc_address,
+        api_services=components.api,
+        max_message_bytes=settings.max_message_bytes,
+        auth=AuthInterceptor(verifier),
+        extra_interceptors=components.interceptors,
+        generic_handlers=components.generic_handlers,
+        reflection_services=components.reflection_services,
+    )
+    port = await server.start()
+    await server.set_ready(True)
+    return RunningGateway(gateway, server, port)
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """Spans of this worker, from an SDK tracer provider installed once per process."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(scope="session")
+def token_authority() -> TokenAuthority:
+    return TokenAuthority()
+
+
+@pytest.fixture
+async def backend(token_authority: TokenAuthority) -> AsyncIterator[Backend]:
+    running = await Backend(token_authority).start()
+    yield running
+    await running.stop()
+
+
+StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+@pytest.fixture
+async def start_gateway(backend: Backend) -> AsyncIterator[StartGateway]:
+    """``await start_gateway(gateway_rate_limits="auth.ip=1/2", ...)``: settings as keywords."""
+    started: list[RunningGateway] = []
+
+    async def start(**settings: Any) -> RunningGateway:
+        values = {
+            "gateway_routes": routes_to(backend.address),
+            "grpc_address": "127.0.0.1:0",
+            "metrics_port": 0,
+            **settings,
+        }
+        running = await serve(GatewaySettings(**values))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.stop()
+
+
+@pytest.fixture
+async def gateway(start_gateway: StartGateway) -> RunningGateway:
+    """A gateway with the default settings in front of ``backend``."""
+    return await start_gateway()
