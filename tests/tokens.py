@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -10,6 +11,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from pipworks_platform.auth import jwk_from_public_key
 
@@ -21,6 +23,11 @@ AUDIENCE = "pipworks"
 class TokenAuthority:
     kid: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:8]}")
     key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+
+    def signing_key_env(self) -> str:
+        """This key as identity's PIPWORKS_IDENTITY_SIGNING_KEYS entry (kid:base64 seed)."""
+        seed = self.key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return f"{self.kid}:{base64.b64encode(seed).decode()}"
 
     def jwks(self) -> list[dict[str, str]]:
         return [jwk_from_public_key(self.kid, self.key.public_key())]

@@ -14,6 +14,7 @@ import asyncpg
 import grpc
 import pytest
 
+from pipworks_platform.crypto import format_key_entry, generate_key
 from pipworks_platform.db import libpq_dsn
 from pipworks_platform.grpc_errors import error_details
 from tests.helpers import free_port, health_status, wait_serving
@@ -28,19 +29,33 @@ SERVICES = {
 }
 
 
+@pytest.fixture(scope="module")
+def authority() -> TokenAuthority:
+    """Identity's signing key in these tests; tokens minted with it are genuine."""
+    return TokenAuthority()
+
+
 @pytest.fixture
-def running_services(postgres, nats_url, tmp_path):
+def running_services(postgres, nats_url, tmp_path, authority):
+    ports = {name: free_port() for name in SERVICES}
+    shared = {
+        "PIPWORKS_NATS_URL": nats_url,
+        "PIPWORKS_METRICS_PORT": "0",
+        "PIPWORKS_IDENTITY_ADDRESS": f"127.0.0.1:{ports['identity']}",
+        "PIPWORKS_ENCRYPTION_KEYS": format_key_entry("t1", generate_key()),
+        "PIPWORKS_ENCRYPTION_ACTIVE_KEY": "t1",
+        "PIPWORKS_IDENTITY_SIGNING_KEYS": authority.signing_key_env(),
+        "PIPWORKS_IDENTITY_ACTIVE_SIGNING_KEY": authority.kid,
+    }
     started = {}
-    for name in SERVICES:
+    for name, port in ports.items():
         database = f"{name}_{uuid.uuid4().hex[:8]}"
         url = postgres.ensure_database(database)
-        port = free_port()
         env = {
             **os.environ,
+            **shared,
             "PIPWORKS_DATABASE_URL": url,
-            "PIPWORKS_NATS_URL": nats_url,
             "PIPWORKS_GRPC_ADDRESS": f"127.0.0.1:{port}",
-            "PIPWORKS_METRICS_PORT": "0",
         }
         log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(
@@ -56,7 +71,8 @@ def running_services(postgres, nats_url, tmp_path):
         postgres.drop_database(database)
 
 
-async def test_each_service_serves_its_api_and_stops_cleanly(running_services):
+async def test_each_service_serves_its_api_and_stops_cleanly(running_services, authority):
+    admin = authority.metadata(roles=("admin",), aal=2)
     for name, (proc, port, url, _db, _log) in running_services.items():
         wait_serving(proc, port, describe=lambda name=name: name)
         api = f"pipworks.{name}.v1.{SERVICES[name]}"
@@ -70,17 +86,18 @@ async def test_each_service_serves_its_api_and_stops_cleanly(running_services):
             with pytest.raises(grpc.RpcError) as raised:  # backends re-verify every call
                 stub.GetServiceInfo(pb2.GetServiceInfoRequest(), timeout=5)
             assert error_details(raised.value).reason == "TOKEN_MISSING"
-            with pytest.raises(grpc.RpcError) as raised:  # no identity to fetch keys from
+            with pytest.raises(grpc.RpcError) as raised:  # a key identity never published
                 stub.GetServiceInfo(
                     pb2.GetServiceInfoRequest(),
                     metadata=TokenAuthority().metadata(roles=("admin",), aal=2),
                     timeout=5,
                 )
-            details = error_details(raised.value)
-            assert (details.code, details.reason) == (
-                grpc.StatusCode.UNAVAILABLE,
-                "JWKS_UNAVAILABLE",
-            )
+            assert error_details(raised.value).reason == "TOKEN_INVALID"
+            info = stub.GetServiceInfo(pb2.GetServiceInfoRequest(), metadata=admin, timeout=5).info
+        assert info.name == name
+        assert info.version == "0.1.0"
+        assert list(info.api_services) == [api]
+        assert info.started_at.seconds > 0
 
         conn = await asyncpg.connect(libpq_dsn(url))
         tables = {

@@ -27,6 +27,7 @@ def create_engine(url: str, *, application_name: str, pool_size: int = 10) -> As
         # No pre-ping: it costs a round trip per transaction. A connection found dead
         # invalidates the pool instead, and the failed call reports UNAVAILABLE.
         pool_recycle=1800,
+        hide_parameters=True,  # SQL parameters (emails, hashes) never reach logs
         connect_args={"server_settings": {"application_name": application_name}},
     )
 

@@ -1,0 +1,1 @@
+"""Infrastructure behind the domain: tables, repositories, hashing, TOTP, QR and JWTs."""
