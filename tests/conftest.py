@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pipworks_devstack import EmbeddedPostgres, NatsServer
 from pipworks_devstack.testing import fresh_database, purge_jetstream
+from tests.tokens import TokenAuthority
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +52,21 @@ def nats_url(nats_server: NatsServer) -> str:
     nats_server.start()  # a no-op unless an earlier test stopped or killed it
     purge_jetstream(nats_server.url)
     return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """Spans of this worker, from an SDK tracer provider installed once per process."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(scope="session")
+def token_authority() -> TokenAuthority:
+    """An Ed25519 signing key with its JWKS, minting access tokens for tests."""
+    return TokenAuthority()

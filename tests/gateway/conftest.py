@@ -17,20 +17,18 @@ from typing import Any
 
 import grpc
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.gateway.protos_build import build
-from tests.platform.sample.protos_build import ensure_importable
+from tests.protos import compile_protos, ensure_importable
 from tests.tokens import TokenAuthority
+
+PROTO_ROOT = Path(__file__).parent / "protos"
+ECHO_PROTO = Path("pipworks/gatewaytest/v1/echo_service.proto")
 
 
 def _compile_test_protos() -> None:
     out = Path(tempfile.mkdtemp(prefix="pipworks-gateway-test-protos-"))
     atexit.register(shutil.rmtree, out, True)
-    ensure_importable(build(out))
+    ensure_importable(compile_protos(PROTO_ROOT, ECHO_PROTO, out))
 
 
 _compile_test_protos()
@@ -103,23 +101,6 @@ async def serve(settings: GatewaySettings) -> RunningGateway:
     port = await server.start()
     await server.set_ready(True)
     return RunningGateway(gateway, server, port)
-
-
-@pytest.fixture(scope="session")
-def span_exporter() -> InMemorySpanExporter:
-    """Spans of this worker, from an SDK tracer provider installed once per process."""
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
-
-
-@pytest.fixture(scope="session")
-def token_authority() -> TokenAuthority:
-    return TokenAuthority()
 
 
 @pytest.fixture

@@ -16,40 +16,27 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NATS
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pipworks_platform.db import UnitOfWorkFactory, create_engine, session_factory
 from tests.helpers import free_port, health_status, wait_serving
-from tests.platform.sample.protos_build import build, ensure_importable
+from tests.protos import compile_protos, ensure_importable
 from tests.tokens import TokenAuthority
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_PROTOS = Path(__file__).parent / "sample" / "protos"
+NOTES_PROTO = Path("pipworks/testing/v1/notes.proto")
 
 
 def _compile_notes_protos() -> None:
     """Compile notes.proto before test modules import it (and for subprocesses)."""
     out = Path(tempfile.mkdtemp(prefix="pipworks-test-protos-"))
     atexit.register(shutil.rmtree, out, True)
-    build(out)
+    compile_protos(SAMPLE_PROTOS, NOTES_PROTO, out)
     os.environ["PIPWORKS_TEST_PROTOS"] = str(out)
     ensure_importable(out)
 
 
 _compile_notes_protos()
-
-
-@pytest.fixture(scope="session")
-def span_exporter() -> InMemorySpanExporter:
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 @pytest.fixture
@@ -114,11 +101,6 @@ class SampleProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-@pytest.fixture(scope="session")
-def token_authority() -> TokenAuthority:
-    return TokenAuthority()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pipworks_platform.errors import InvalidArgument, NotFound
 from pipworks_platform.runtime import Components, Infrastructure, ServiceDefinition, run_service
 from pipworks_platform.server import ApiService
 from pipworks_platform.tracing import current_trace_id
-from tests.platform.sample.protos_build import ensure_importable
+from tests.protos import ensure_importable
 
 ensure_importable(Path(os.environ["PIPWORKS_TEST_PROTOS"]))
 
