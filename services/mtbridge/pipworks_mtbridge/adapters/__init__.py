@@ -1,0 +1,1 @@
+"""Adapters: the bridge's tables and repositories, and the trading platforms."""

@@ -1,0 +1,1 @@
+"""The bridge's domain: pure Python rules about accounts, money, deals and margin."""

@@ -1,0 +1,95 @@
+"""Bad requests are refused with every bad field named, before anything is touched."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from pipworks.common.v1 import pagination_pb2
+from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
+from pipworks_mtbridge import commands, validation
+from pipworks_mtbridge.adapters.repositories import DealCursor
+from pipworks_mtbridge.domain.balance import OperationKind
+from pipworks_platform.errors import InvalidArgument
+
+parse = validation.RequestParser()
+
+
+def fields(error: InvalidArgument) -> set[str]:
+    return {v.field for v in error.violations}
+
+
+@pytest.mark.parametrize(
+    ("amount", "kind"),
+    [
+        ("0", OperationKind.DEPOSIT),
+        ("-1", OperationKind.DEPOSIT),
+        ("-1", OperationKind.WITHDRAWAL),
+        ("1e2", OperationKind.DEPOSIT),
+        ("", OperationKind.DEPOSIT),
+        ("0", OperationKind.CREDIT),
+        ("ten", OperationKind.CREDIT),
+    ],
+)
+def test_amounts_must_be_decimal_and_positive(amount: str, kind: OperationKind) -> None:
+    request = pb.DepositRequest(server="mt5-live", login=5, amount=amount, idempotency_key="k1")
+    with pytest.raises(InvalidArgument) as raised:
+        parse.move_money(request, kind)
+    assert fields(raised.value) == {"amount"}
+
+
+def test_credit_may_remove_credit() -> None:
+    request = pb.CreditRequest(server="mt5-live", login=5, amount="-25.50", idempotency_key="k1")
+    assert str(parse.move_money(request, OperationKind.CREDIT).amount) == "-25.50"
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    request = pb.WithdrawRequest(server="Bad Server", login=0, amount="x", idempotency_key="")
+    with pytest.raises(InvalidArgument) as raised:
+        parse.move_money(request, OperationKind.WITHDRAWAL)
+    assert fields(raised.value) == {"server", "login", "amount", "idempotency_key"}
+
+
+def test_open_account_checks_ids_leverage_and_currency() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        parse.open_account(
+            pb.OpenAccountRequest(
+                user_id="nope",
+                server="mt5-live",
+                group="",
+                leverage=0,
+                currency="usd",
+                request_id="x",
+            )
+        )
+    assert fields(raised.value) == {"user_id", "group", "leverage", "currency", "request_id"}
+
+
+def test_page_tokens_round_trip_and_are_bound_to_their_query() -> None:
+    user = uuid.uuid4()
+    request = pb.ListDealsRequest(user_id=str(user))
+    scope = parse.list_deals(request).scope
+    cursor = DealCursor(datetime.now(UTC), "mt5-live", 9)
+    token = validation.deal_token(cursor, scope)
+    request.page.CopyFrom(pagination_pb2.PageRequest(page_token=token, page_size=10))
+    assert parse.list_deals(request).after == cursor
+    other = pb.ListDealsRequest(
+        user_id=str(uuid.uuid4()), page=pagination_pb2.PageRequest(page_token=token)
+    )
+    with pytest.raises(InvalidArgument) as raised:
+        parse.list_deals(other)
+    assert fields(raised.value) == {"page.page_token"}
+    with pytest.raises(InvalidArgument):
+        parse.list_deals(pb.ListDealsRequest(page=pagination_pb2.PageRequest(page_token="garbage")))
+
+
+def test_a_list_names_a_user_or_an_account_not_both() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        parse.list_positions(
+            pb.ListPositionsRequest(user_id=str(uuid.uuid4()), server="mt5-live", login=5)
+        )
+    assert fields(raised.value) == {"user_id"}
+    scope = parse.list_positions(pb.ListPositionsRequest(server="mt5-live", login=5)).scope
+    assert scope.account == commands.AccountRef("mt5-live", 5)
