@@ -33,7 +33,7 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
     return caught.value.problems
 
 
-def test_shipped_suite_lists_the_gateway_and_the_five_services() -> None:
+def test_shipped_suite_lists_the_gateway_the_services_and_the_simulator() -> None:
     config = load_config(REPO_ROOT / "deploy/local/suite.toml", base_dir=REPO_ROOT)
     assert [
         (s.name, s.module, s.grpc_port, s.metrics_port, s.database) for s in config.services
@@ -43,8 +43,10 @@ def test_shipped_suite_lists_the_gateway_and_the_five_services() -> None:
         ("kyc", "pipworks_kyc", 7062, 9462, True),
         ("ib", "pipworks_ib", 7063, 9463, True),
         ("antifraud", "pipworks_antifraud", 7064, 9464, True),
+        ("mt5sim", "pipworks_mtbridge.mt5sim", 7090, 0, False),
         ("mtbridge", "pipworks_mtbridge", 7065, 9465, True),
     ]
+    assert [s.name for s in config.services if not s.is_grpc] == ["mt5sim"]
     assert config.postgres.data_dir == REPO_ROOT / ".data/postgres"
     assert config.nats.store_dir == REPO_ROOT / ".data/nats"
     assert config.runner.secrets_file == REPO_ROOT / ".data/dev-secrets.json"
@@ -137,3 +139,15 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
     assert _problems(tmp_path, "[postgres\n")[0].startswith("not valid TOML")
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "absent.toml", base_dir=tmp_path)
+
+
+def test_args_and_readiness_are_validated(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        MINIMAL.replace(
+            'module = "alpha_service"',
+            'module = "alpha_service"\nargs = ["--port", 1]\nreadiness = "http"',
+        ),
+    )
+    assert any("args" in p and "array of strings" in p for p in problems)
+    assert any("readiness" in p for p in problems)

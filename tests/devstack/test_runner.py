@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -298,3 +299,30 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path: Path) -> None:
     assert "services[0] (alpha).grcp_port: unknown key" in result.stderr
     assert "services[0] (alpha).grpc_port: is required" in result.stderr
     assert not (tmp_path / ".data").exists()
+
+
+@pytest.mark.slow
+def test_non_grpc_companion_is_ready_when_its_port_listens(tmp_path: Path, runners) -> None:
+    http_port, alpha_port = free_port(), free_port()
+    companion = (
+        '[[services]]\nname = "files"\nmodule = "http.server"\nreadiness = "tcp"\n'
+        f'grpc_port = {http_port}\nargs = ["--bind", "127.0.0.1", "{http_port}"]\n'
+    )
+    dump = tmp_path / "alpha-env.json"
+    runner = runners(
+        tmp_path,
+        _suite(
+            companion,
+            _service_block(
+                "alpha", alpha_port, FAKE_ENV_DUMP=str(dump), PIPWORKS_FILES_AT="{services.files.address}"
+            ),
+        ),
+    )
+    banner = runner.wait_for_banner()
+    assert re.search(rf"files\s+127\.0\.0\.1:{http_port}\n", banner)
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as reply:
+        assert reply.status == 200
+    env = json.loads(dump.read_text())["env"]
+    assert env["PIPWORKS_FILES_AT"] == f"127.0.0.1:{http_port}"
+    assert runner.stop(signal.SIGINT) == 0
+    _assert_all_closed(http_port, alpha_port)

@@ -43,10 +43,8 @@ def render_banner(
         lines.append("  Services (gRPC, plaintext):")
         for service in services:
             database = f"  db {service.database}" if service.database else ""
-            lines.append(
-                f"    {service.name:<{width}}  {service.grpc_address}"
-                f"  metrics :{service.metrics_port}{database}"
-            )
+            metrics = f"  metrics :{service.metrics_port}" if service.metrics_port else ""
+            lines.append(f"    {service.name:<{width}}  {service.grpc_address}{metrics}{database}")
     else:
         lines.append("  No services are running (none configured or none installed).")
     if skipped:

@@ -53,6 +53,15 @@ class ServiceConfig:
     database: bool = False
     public: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
+    # Extra command-line arguments after `python -m <module>` ({placeholders} allowed).
+    args: tuple[str, ...] = ()
+    # "grpc": ready when grpc.health.v1 says SERVING; "tcp": when the port accepts
+    # connections (for non-gRPC companions such as the MT5 simulator).
+    readiness: str = "grpc"
+
+    @property
+    def is_grpc(self) -> bool:
+        return self.readiness == "grpc"
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,17 @@ class _Validator:
         return tuple(services)
 
     def _service(self, where: str, table: dict[str, Any]) -> ServiceConfig | None:
-        allowed = {"name", "module", "grpc_port", "metrics_port", "database", "public", "env"}
+        allowed = {
+            "name",
+            "module",
+            "grpc_port",
+            "metrics_port",
+            "database",
+            "public",
+            "env",
+            "args",
+            "readiness",
+        }
         before = len(self._problems)
         name = self._string(f"{where}.name", table.get("name"), _SERVICE_NAME, "[a-z][a-z0-9_]*")
         if name:
@@ -161,7 +180,13 @@ class _Validator:
         self._known_keys(where, table, allowed)
         module = self._string(f"{where}.module", table.get("module"), _MODULE, "a dotted module")
         grpc_port = self._port(f"{where}.grpc_port", table.get("grpc_port"))
-        metrics_port = self._port(f"{where}.metrics_port", table.get("metrics_port"))
+        metrics_port = self._port(
+            f"{where}.metrics_port", table.get("metrics_port", 0), allow_zero=True
+        )
+        args = self._args(f"{where}.args", table.get("args", []))
+        readiness = table.get("readiness", "grpc")
+        if readiness not in ("grpc", "tcp"):
+            self._problem(f"{where}.readiness", 'must be "grpc" or "tcp"')
         database = self._bool(f"{where}.database", table.get("database", False))
         public = self._bool(f"{where}.public", table.get("public", False))
         env = self._env(f"{where}.env", table.get("env", {}))
@@ -169,7 +194,15 @@ class _Validator:
             self._problem(f"{where}.name", "is reserved by PostgreSQL; pick another name")
         if len(self._problems) > before:
             return None
-        return ServiceConfig(name, module, grpc_port, metrics_port, database, public, env)
+        return ServiceConfig(
+            name, module, grpc_port, metrics_port, database, public, env, args, readiness
+        )
+
+    def _args(self, key: str, raw: object) -> tuple[str, ...]:
+        if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+            self._problem(key, "must be an array of strings")
+            return ()
+        return tuple(raw)
 
     def _env(self, key: str, raw: object) -> dict[str, str]:
         if not isinstance(raw, dict):

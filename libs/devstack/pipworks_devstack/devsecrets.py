@@ -41,6 +41,7 @@ class DevSecrets:
     signing_keys: dict[str, str]
     active_signing_key_id: str
     admin_password: str
+    mt5sim_password: str
 
     @property
     def signing_keys_env(self) -> str:
@@ -74,6 +75,10 @@ def load_or_create(path: Path, database_users: Iterable[str]) -> DevSecrets:
     if not identity.get("admin_password"):
         identity["admin_password"] = secrets.token_urlsafe(18)
         changed = True
+    if not data.get("mt5sim_password"):
+        # MT5's password policy: lower- and upper-case letters and digits.
+        data["mt5sim_password"] = f"Mt5{secrets.token_hex(8)}x9"
+        changed = True
     passwords: dict[str, str] = data["database_passwords"]
     for user in database_users:
         if user not in passwords:
@@ -88,6 +93,7 @@ def load_or_create(path: Path, database_users: Iterable[str]) -> DevSecrets:
         signing_keys=dict(identity["signing_keys"]),
         active_signing_key_id=identity["active_signing_key_id"],
         admin_password=identity["admin_password"],
+        mt5sim_password=data["mt5sim_password"],
     )
 
 

@@ -3,8 +3,8 @@
 Values in the suite file's ``env`` tables may name things only known at start-up with
 ``{placeholders}``: ``{services.<name>.address}``, ``{routes}`` (the gateway's route
 table: every non-public service's ``pipworks.<name>.v1`` package and address), and
-``{secrets.signing_keys}``, ``{secrets.signing_key_id}``, ``{secrets.admin_password}``
-from the development secrets file.
+``{secrets.signing_keys}``, ``{secrets.signing_key_id}``, ``{secrets.admin_password}``,
+``{secrets.mt5sim_password}`` from the development secrets file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def placeholders(services: Sequence[ServiceConfig], secrets: DevSecrets) -> dict
     """What ``{...}`` in an env value can refer to, for the services that will run."""
     addresses = {s.name: SimpleNamespace(address=f"127.0.0.1:{s.grpc_port}") for s in services}
     routes = ",".join(
-        f"pipworks.{s.name}.v1=127.0.0.1:{s.grpc_port}" for s in services if not s.public
+        f"pipworks.{s.name}.v1=127.0.0.1:{s.grpc_port}"
+        for s in services
+        if s.is_grpc and not s.public
     )
     return {
         "services": SimpleNamespace(**addresses),
@@ -32,6 +34,7 @@ def placeholders(services: Sequence[ServiceConfig], secrets: DevSecrets) -> dict
             signing_keys=secrets.signing_keys_env,
             signing_key_id=secrets.active_signing_key_id,
             admin_password=secrets.admin_password,
+            mt5sim_password=secrets.mt5sim_password,
         ),
     }
 
@@ -68,7 +71,7 @@ def service_env(
         {
             "PIPWORKS_ENVIRONMENT": "development",
             "PIPWORKS_GRPC_ADDRESS": f"127.0.0.1:{service.grpc_port}",
-            "PIPWORKS_METRICS_PORT": str(service.metrics_port),
+            "PIPWORKS_METRICS_PORT": str(service.metrics_port),  # 0: no endpoint
             "PIPWORKS_NATS_URL": nats_url,
             "PIPWORKS_ENCRYPTION_KEYS": secrets.encryption_keys_env,
             "PIPWORKS_ENCRYPTION_ACTIVE_KEY": secrets.active_key_id,

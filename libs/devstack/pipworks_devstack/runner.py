@@ -159,7 +159,12 @@ class SuiteRunner:
             values=values,
         )
         process = ServiceProcess(
-            service.name, service.module, env, f"127.0.0.1:{service.grpc_port}"
+            service.name,
+            service.module,
+            env,
+            f"127.0.0.1:{service.grpc_port}",
+            args=[arg.format_map(values) for arg in service.args],
+            readiness=service.readiness,
         )
         _log.info("starting %s (python -m %s)", service.name, service.module)
         await process.start()

@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
 import grpc
@@ -64,6 +64,8 @@ class ServiceProcess:
         env: Mapping[str, str],
         grpc_target: str,
         *,
+        args: Sequence[str] = (),
+        readiness: str = "grpc",
         stdout: BinaryIO | None = None,
         stderr: BinaryIO | None = None,
         tail_lines: int = 30,
@@ -71,6 +73,8 @@ class ServiceProcess:
         self.name = name
         self.module = module
         self.grpc_target = grpc_target
+        self._args = list(args)
+        self._readiness = readiness
         self._env = dict(env)
         self._stdout = stdout or sys.stdout.buffer
         self._stderr = stderr or sys.stderr.buffer
@@ -83,6 +87,7 @@ class ServiceProcess:
             sys.executable,
             "-m",
             self.module,
+            *self._args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -119,6 +124,9 @@ class ServiceProcess:
 
         Raises :class:`ServiceFailed` if the process exits first or ``within`` seconds pass.
         """
+        if self._readiness == "tcp":
+            await self._wait_listening(within)
+            return
         proc = self._require_started()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -152,6 +160,34 @@ class ServiceProcess:
                         return
                     last_status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                 await asyncio.sleep(min(_HEALTH_POLL_INTERVAL, max(remaining, 0)))
+
+    async def _wait_listening(self, within: float) -> None:
+        """Readiness for a non-gRPC process: its port accepts TCP connections."""
+        proc = self._require_started()
+        host, _, port = self.grpc_target.rpartition(":")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            if proc.returncode is not None:
+                returncode = await self.wait()
+                raise ServiceFailed(
+                    self.name, f"{describe_exit(returncode)} before it listened", self.last_lines()
+                )
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.0)
+            except (OSError, TimeoutError):
+                if loop.time() > deadline:
+                    raise ServiceFailed(
+                        self.name,
+                        f"did not listen on {self.grpc_target} within {within:.0f}s",
+                        self.last_lines(),
+                    ) from None
+                await asyncio.sleep(_HEALTH_POLL_INTERVAL)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
 
     async def stop(self, grace: float) -> int:
         """SIGTERM (the service's ordered shutdown) and wait; SIGKILL after ``grace`` seconds."""
