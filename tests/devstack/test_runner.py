@@ -314,7 +314,10 @@ def test_non_grpc_companion_is_ready_when_its_port_listens(tmp_path: Path, runne
         _suite(
             companion,
             _service_block(
-                "alpha", alpha_port, FAKE_ENV_DUMP=str(dump), PIPWORKS_FILES_AT="{services.files.address}"
+                "alpha",
+                alpha_port,
+                FAKE_ENV_DUMP=str(dump),
+                PIPWORKS_FILES_AT="{services.files.address}",
             ),
         ),
     )
