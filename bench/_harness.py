@@ -29,6 +29,7 @@ SCALE_ENV = "BENCH_SCALE"
 QUICK_SCALE = 0.1
 POLL_SECONDS = 0.005
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+POSTGRES_DATA = Path("postgres", "data")  # under the run's workdir
 
 
 class BenchError(RuntimeError):
@@ -93,6 +94,11 @@ class BenchContext:
     nats_server: NatsServer
     scale: float = 1.0
 
+    @property
+    def postgres_data(self) -> Path:
+        """PostgreSQL's data directory (``postmaster.pid`` names the server's pid)."""
+        return self.workdir / POSTGRES_DATA
+
     def scaled(self, count: int, minimum: int = 20) -> int:
         """``count`` at this run's scale, never below ``minimum``."""
         return max(minimum, round(count * self.scale))
@@ -124,7 +130,7 @@ class BenchContext:
 def infrastructure(scale: float) -> Iterator[BenchContext]:
     """Start PostgreSQL and nats-server in a temporary directory; always tear them down."""
     workdir = Path(tempfile.mkdtemp(prefix="pipworks-bench-"))
-    postgres = EmbeddedPostgres(workdir / "postgres" / "data")
+    postgres = EmbeddedPostgres(workdir / POSTGRES_DATA)
     nats_server = NatsServer(workdir / "nats" / "store")
     servers = ExitStack()
     try:
@@ -204,6 +210,23 @@ async def paced(count: int, rate: float, produce: Callable[[int], Awaitable[None
 def patience(count: int, per_second: float = 50.0) -> float:
     """A generous timeout for moving ``count`` events: stalls fail, slow machines do not."""
     return 30.0 + count / per_second
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask); the servers it starts inherit it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def note_load() -> None:
+    """The machine's load now: other work on the same cores skews every figure above it."""
+    one, five, _ = os.getloadavg()
+    note(
+        f"load average at the end: {one:.2f} (1 min), {five:.2f} (5 min) on "
+        f"{usable_cores()} usable cores; anything else running skews these figures"
+    )
 
 
 def note(text: str) -> None:

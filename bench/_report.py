@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from bench._harness import BenchContext, BenchError, Result
+from bench._harness import BenchContext, BenchError, Result, usable_cores
 from pipworks_devstack.nats import nats_server_binary
 
 LIBRARIES = ("nats-py", "sqlalchemy", "asyncpg", "protobuf")
@@ -21,7 +21,7 @@ def environment(ctx: BenchContext) -> list[tuple[str, str]]:
     """What the figures depend on: CPUs, load, server and library versions, scale."""
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
-        ("cpus", f"{len(os.sched_getaffinity(0))} usable of {os.cpu_count()} (load {load})"),
+        ("cpus", f"{usable_cores()} usable of {os.cpu_count()} (load {load})"),
         ("python", f"{platform.python_version()} ({platform.machine()}, {platform.system()})"),
         ("nats-server", _nats_server_version()),
         ("postgresql", _postgres_version(ctx)),
