@@ -3,8 +3,9 @@
 The tracer provider is configured from the standard ``OTEL_*`` variables: spans are
 exported over OTLP only when an endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``), or to the console with
-``OTEL_TRACES_EXPORTER=console``; otherwise they are recorded for log correlation and
-dropped.
+``OTEL_TRACES_EXPORTER=console``. With no exporter, and no ``OTEL_TRACES_SAMPLER`` chosen,
+new traces are not sampled: trace ids still reach every log line and every downstream
+call and event, but no span is recorded only to be dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -34,12 +36,16 @@ def configure_tracing(service: str, version: str) -> TracerProvider | None:
     resource = Resource.create(
         {SERVICE_NAME: f"pipworks-{service}", SERVICE_VERSION: version}
     )  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override these defaults.
-    provider = TracerProvider(resource=resource)
     exporters = {e.strip() for e in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
     endpoint_set = bool(
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    exporting = ("otlp" in exporters and endpoint_set) or "console" in exporters
+    sampler = None
+    if not exporting and not os.environ.get("OTEL_TRACES_SAMPLER"):
+        sampler = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=resource, sampler=sampler)
     if "otlp" in exporters and endpoint_set:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
