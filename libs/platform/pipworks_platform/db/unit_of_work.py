@@ -75,10 +75,17 @@ class UnitOfWork:
     async def commit(self) -> None:
         session = self.session
         if self._pending:
+            rows = [e.as_row() for e in self._pending]
             await session.flush()
-            await session.execute(sa.select(sa.func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY)))
-            await session.execute(sa.insert(outbox), [e.as_row() for e in self._pending])
-            await session.execute(sa.select(sa.func.pg_notify(self._channel, "")))
+            # One round trip takes the lock and queues the wake-up (NOTIFY is delivered
+            # at commit), so the lock is held for the insert and the commit only.
+            await session.execute(
+                sa.select(
+                    sa.func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY),
+                    sa.func.pg_notify(self._channel, ""),
+                )
+            )
+            await session.execute(sa.insert(outbox), rows)
         await session.commit()
         self._pending = []
 
