@@ -12,6 +12,9 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+# Re-exported: ports below the kernel's ephemeral range, shared with the dev stack.
+from pipworks_devstack._process import free_port as free_port
+
 T = TypeVar("T")
 
 
@@ -31,12 +34,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {result!r}")
         await asyncio.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,8 +22,31 @@ LOOPBACK = "127.0.0.1"
 _log = logging.getLogger(__name__)
 
 
+_LOWEST_PICKED_PORT = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_floor() -> int:
+    """First port the kernel hands to outgoing connections (32768 by default)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now (the caller still has to win the race)."""
+    """A TCP port nobody listens on right now (the caller still has to win the race).
+
+    Picked below the kernel's ephemeral range: a port the kernel chose (bind to 0) can be
+    handed out again as the source port of an outgoing connection before our server
+    binds it, which makes the bind fail now and then on a busy test machine.
+    """
+    ceiling = _ephemeral_floor()
+    if ceiling - _LOWEST_PICKED_PORT > 1000:
+        for _ in range(50):
+            port = random.randrange(_LOWEST_PICKED_PORT, ceiling)  # noqa: S311 - not security
+            if port_is_free(port, host):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
