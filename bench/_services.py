@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench._harness import BenchContext, BenchError
-from pipworks_devstack._process import LOOPBACK, free_port, log_tail, stop_process
+from pipworks_devstack._process import LOOPBACK, log_tail, stop_process
+from pipworks_devstack.health import wait_serving
+from pipworks_devstack.testing import free_port
 from pipworks_platform.crypto import format_key_entry, generate_key
 from tests.tokens import TokenAuthority
 
@@ -167,27 +167,14 @@ class ServiceProcess:
         return "\n".join(f"  | {line}" for line in log_tail(self.log_path, lines).splitlines())
 
     async def wait_serving(self, within: float = START_SECONDS) -> None:
-        """Poll grpc.health.v1 (whole server) until SERVING; BenchError on exit or timeout."""
-        deadline = time.perf_counter() + within
-        last = "no answer yet"
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                self.check_alive()
-                if time.perf_counter() > deadline:
-                    raise BenchError(
-                        f"{self.name} not SERVING on {self.address} within {within:.0f}s "
-                        f"(last health check: {last}); its log:\n{self.tail()}"
-                    )
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                except grpc.aio.AioRpcError as exc:
-                    last = f"{exc.code().name}: {exc.details()}"
-                else:
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                    last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-                await asyncio.sleep(HEALTH_POLL_SECONDS)
+        """Until SERVING; BenchError (with the service's log) on exit or timeout."""
+        failure = await wait_serving(
+            self.address, within, alive=lambda: self._proc is not None and self._proc.poll() is None
+        )
+        if failure == "exited":
+            self.check_alive()
+        if failure is not None:
+            raise BenchError(f"{self.name} {failure}; its log:\n{self.tail()}")
 
 
 def _inherited_env() -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -11,9 +10,6 @@ from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-# Re-exported: ports below the kernel's ephemeral range, shared with the dev stack.
-from pipworks_devstack._process import free_port as free_port
 
 T = TypeVar("T")
 
@@ -34,12 +30,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {result!r}")
         await asyncio.sleep(interval)
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 def health_status(port: int, service: str = "", *, timeout: float = 1.0) -> str:

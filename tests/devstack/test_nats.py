@@ -11,7 +11,7 @@ import nats
 import pytest
 
 from pipworks_devstack import NatsError, NatsServer
-from tests.helpers import free_port, port_open
+from pipworks_devstack.testing import accepts_connections, free_port
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ async def test_stream_survives_stop_and_start(private_nats: NatsServer) -> None:
     url, monitor_port = private_nats.url, private_nats.monitor_port
 
     private_nats.stop()
-    assert not port_open(private_nats.port)
+    assert not accepts_connections(private_nats.port)
     private_nats.start()
 
     assert (private_nats.url, private_nats.monitor_port) == (url, monitor_port)
@@ -72,7 +72,7 @@ async def test_stream_survives_kill_and_start(private_nats: NatsServer) -> None:
 
     private_nats.kill()
     assert not private_nats.is_running
-    assert not port_open(private_nats.port)
+    assert not accepts_connections(private_nats.port)
     private_nats.start()
 
     assert await _first_message(private_nats.url, "DEALS") == (1, b"deal-1")
@@ -82,9 +82,9 @@ def test_fixed_ports_are_used_as_given(tmp_path: Path) -> None:
     port, monitor_port = free_port(), free_port()
     with NatsServer(tmp_path / "store", port=port, monitor_port=monitor_port) as server:
         assert server.url == f"nats://127.0.0.1:{port}"
-        assert port_open(port)
-        assert port_open(monitor_port)
-    assert not port_open(port)
+        assert accepts_connections(port)
+        assert accepts_connections(monitor_port)
+    assert not accepts_connections(port)
 
 
 def test_taken_port_is_reported(tmp_path: Path, nats_url: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pipworks_devstack import EmbeddedPostgres, PostgresError
-from tests.helpers import port_open
+from pipworks_devstack.testing import accepts_connections
 
 
 def _plain(url: str) -> str:
@@ -41,7 +41,7 @@ def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
 async def test_session_server_listens_on_loopback_only(postgres: EmbeddedPostgres) -> None:
     assert postgres.is_running
     assert postgres.host == "127.0.0.1"
-    assert port_open(postgres.port)
+    assert accepts_connections(postgres.port)
     assert await _fetch(postgres.admin_dsn, "SELECT 1") == 1
     assert await _fetch(postgres.admin_dsn, "SHOW listen_addresses") == "127.0.0.1"
     assert int(await _fetch(postgres.admin_dsn, "SHOW max_connections")) >= 200
@@ -152,7 +152,7 @@ async def test_kill_then_start_recovers_committed_data(private_postgres: Embedde
 
     private_postgres.kill()
     assert not private_postgres.is_running
-    assert not port_open(private_postgres.port)
+    assert not accepts_connections(private_postgres.port)
 
     private_postgres.start()
     assert await _fetch(url, "SELECT sum(n) FROM ledger") == 500500

@@ -24,7 +24,8 @@ import psutil
 import pytest
 
 from pipworks_devstack.banner import READY_LINE
-from tests.helpers import free_port, health_status, port_open
+from pipworks_devstack.testing import accepts_connections, free_port
+from tests.helpers import health_status
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAKE_MODULE = "tests.devstack.health_only_service"
@@ -146,7 +147,7 @@ async def _query(url: str, sql: str) -> object:
 
 
 def _assert_all_closed(*ports: int) -> None:
-    still_open = [port for port in ports if port_open(port)]
+    still_open = [port for port in ports if accepts_connections(port)]
     assert still_open == []
 
 

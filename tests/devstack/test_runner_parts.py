@@ -16,7 +16,7 @@ from pipworks_devstack.config import ServiceConfig
 from pipworks_devstack.devsecrets import SecretsError, load_or_create
 from pipworks_devstack.environment import placeholders, service_env
 from pipworks_devstack.runner import busy_ports, installed
-from tests.helpers import free_port
+from pipworks_devstack.testing import free_port
 
 
 def _service(**overrides: object) -> ServiceConfig:

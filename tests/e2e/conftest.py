@@ -16,8 +16,9 @@ import grpc
 import pytest
 
 from pipworks.identity.v1 import identity_service_pb2_grpc
+from pipworks_devstack.testing import free_port
 from pipworks_platform.crypto import format_key_entry, generate_key
-from tests.helpers import free_port, wait_serving
+from tests.helpers import wait_serving
 from tests.tokens import TokenAuthority
 
 ADMIN_EMAIL = "admin@broker.example"

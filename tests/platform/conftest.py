@@ -17,8 +17,9 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
+from pipworks_devstack.testing import free_port
 from pipworks_platform.db import UnitOfWorkFactory, create_engine, session_factory
-from tests.helpers import free_port, health_status, wait_serving
+from tests.helpers import health_status, wait_serving
 from tests.protos import compile_protos, ensure_importable
 from tests.tokens import TokenAuthority
 

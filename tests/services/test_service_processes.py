@@ -14,10 +14,11 @@ import asyncpg
 import grpc
 import pytest
 
+from pipworks_devstack.testing import free_port
 from pipworks_platform.crypto import format_key_entry, generate_key
 from pipworks_platform.db import libpq_dsn
 from pipworks_platform.grpc_errors import error_details
-from tests.helpers import free_port, health_status, wait_serving
+from tests.helpers import health_status, wait_serving
 from tests.tokens import TokenAuthority
 
 SERVICES = {

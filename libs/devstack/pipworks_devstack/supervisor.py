@@ -16,13 +16,12 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pipworks_devstack.health import wait_serving
 
 _log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-_HEALTH_POLL_INTERVAL = 0.2
+_LISTEN_POLL_INTERVAL = 0.2
 
 
 class ServiceFailed(Exception):
@@ -128,38 +127,15 @@ class ServiceProcess:
             await self._wait_listening(within)
             return
         proc = self._require_started()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        last_status = "no answer yet"
-        async with grpc.aio.insecure_channel(self.grpc_target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if proc.returncode is not None:
-                    returncode = await self.wait()
-                    raise ServiceFailed(
-                        self.name,
-                        f"{describe_exit(returncode)} before it became SERVING",
-                        self.last_lines(),
-                    )
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise ServiceFailed(
-                        self.name,
-                        f"did not become SERVING on {self.grpc_target} within {within:.0f}s "
-                        f"(last health check: {last_status})",
-                        self.last_lines(),
-                    )
-                try:
-                    reply = await stub.Check(
-                        health_pb2.HealthCheckRequest(service=""), timeout=min(1.0, remaining)
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    last_status = f"{exc.code().name}: {exc.details()}"
-                else:
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                    last_status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-                await asyncio.sleep(min(_HEALTH_POLL_INTERVAL, max(remaining, 0)))
+        failure = await wait_serving(
+            self.grpc_target, within, alive=lambda: proc.returncode is None
+        )
+        if failure is None:
+            return
+        if failure == "exited":
+            returncode = await self.wait()
+            failure = f"{describe_exit(returncode)} before it became SERVING"
+        raise ServiceFailed(self.name, failure, self.last_lines())
 
     async def _wait_listening(self, within: float) -> None:
         """Readiness for a non-gRPC process: its port accepts TCP connections."""
@@ -182,7 +158,7 @@ class ServiceProcess:
                         f"did not listen on {self.grpc_target} within {within:.0f}s",
                         self.last_lines(),
                     ) from None
-                await asyncio.sleep(_HEALTH_POLL_INTERVAL)
+                await asyncio.sleep(_LISTEN_POLL_INTERVAL)
                 continue
             writer.close()
             with contextlib.suppress(OSError):

@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 
 import nats
 
+from pipworks_devstack._process import accepts_connections, free_port
 from pipworks_devstack.postgres import EmbeddedPostgres
+
+__all__ = [
+    "accepts_connections",
+    "free_port",
+    "fresh_database",
+    "purge_jetstream",
+    "run_sync",
+]
 
 _T = TypeVar("_T")
 

@@ -103,9 +103,11 @@ class Subscription:
 
     @property
     def stream(self) -> str:
-        return service_stream(self._producer()).name
+        return service_stream(self.producer).name
 
-    def _producer(self) -> str:
+    @property
+    def producer(self) -> str:
+        """The service whose stream the subjects live in."""
         producers = {producer_of(s) for s in self.subjects}
         if len(producers) != 1:
             raise ValueError(f"{self.durable}: subjects must come from one producing service")
@@ -167,7 +169,7 @@ class EventConsumer:
     async def _subscribe(self) -> object:
         await ensure_stream(
             self._js,
-            service_stream(self._sub._producer(), replicas=self._sub.stream_replicas),
+            service_stream(self._sub.producer, replicas=self._sub.stream_replicas),
             update=False,
         )
         await ensure_stream(

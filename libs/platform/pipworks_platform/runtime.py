@@ -26,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 
 import grpc
+import nats.errors
 import sqlalchemy as sa
 import structlog
 from nats.aio.client import Client as NATS
@@ -389,6 +390,4 @@ async def _no_jwks() -> JwkSet:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    import nats.errors
-
     return is_transient_db_error(exc) or isinstance(exc, nats.errors.Error)

@@ -7,10 +7,10 @@ import pytest
 
 from pipworks.gatewaytest.v1 import echo_service_pb2 as echo_pb2
 from pipworks.gatewaytest.v1 import echo_service_pb2_grpc as echo_grpc
+from pipworks_devstack.testing import free_port
 from pipworks_platform.grpc_errors import error_details
 from tests.gateway.backend import BACKEND_TRAILER
 from tests.gateway.conftest import ECHO, routes_to
-from tests.helpers import free_port
 
 
 async def failure(call) -> grpc.aio.AioRpcError:

@@ -15,7 +15,8 @@ import grpc
 import pytest
 
 from pipworks.ib.v1 import ib_service_pb2, ib_service_pb2_grpc
-from tests.helpers import free_port, wait_serving
+from pipworks_devstack.testing import free_port
+from tests.helpers import wait_serving
 
 
 def gateway_env(**settings: str) -> dict[str, str]:

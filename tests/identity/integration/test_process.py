@@ -18,8 +18,9 @@ import pytest
 
 from pipworks.identity.v1 import identity_service_pb2 as pb
 from pipworks.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from pipworks_devstack.testing import free_port
 from pipworks_platform.db import libpq_dsn
-from tests.helpers import eventually, free_port, wait_serving
+from tests.helpers import eventually, wait_serving
 from tests.identity.support import ADMIN_EMAIL, ADMIN_PASSWORD, env_for, running_identity
 
 BOOTSTRAP = {

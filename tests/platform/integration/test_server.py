@@ -15,9 +15,9 @@ import asyncpg
 import grpc
 import pytest
 
+from pipworks_devstack.testing import accepts_connections, free_port
 from pipworks_platform.db import libpq_dsn
 from pipworks_platform.grpc_errors import error_details
-from tests.helpers import free_port, port_open
 from tests.platform.conftest import REPO_ROOT
 
 
@@ -103,7 +103,7 @@ async def test_sigterm_reports_not_serving_then_finishes_in_flight_calls(sample_
     await asyncio.to_thread(caller.join, 10)
     assert outcome == {"reply": "still here"}
     assert await asyncio.to_thread(process.proc.wait, 20) == 0
-    assert not port_open(process.port)
+    assert not accepts_connections(process.port)
 
 
 @pytest.mark.parametrize(

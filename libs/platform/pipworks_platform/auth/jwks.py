@@ -16,6 +16,8 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from pipworks_platform.grpc_client import insecure_channel
+
 JwkSet = Sequence[Mapping[str, str]]
 JwksFetch = Callable[[], Awaitable[JwkSet]]
 
@@ -112,7 +114,7 @@ def identity_jwks_fetch(target: str, *, timeout: float = 3.0) -> JwksFetch:
     async def fetch() -> JwkSet:
         nonlocal channel
         if channel is None:
-            channel = grpc.aio.insecure_channel(target)
+            channel = insecure_channel(target)
         stub = identity_service_pb2_grpc.IdentityServiceStub(channel)
         reply = await stub.GetJwks(identity_service_pb2.GetJwksRequest(), timeout=timeout)
         return [

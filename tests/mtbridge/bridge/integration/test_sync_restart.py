@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, free_port, wait_serving
+from pipworks_devstack.testing import free_port
+from tests.helpers import eventually, wait_serving
 from tests.mtbridge.bridge.calls import deposit, open_account
 from tests.mtbridge.bridge.support import SimControl, env_for, running_bridge, sql, stream_events
 from tests.tokens import TokenAuthority
