@@ -16,7 +16,6 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from urllib.parse import unquote
 
 REQUEST_ID = "x-request-id"
 FORWARDED_FOR = "x-forwarded-for"
@@ -94,22 +93,6 @@ def response_headers(
     headers = [(k, v) for k, v in backend if not _dropped(k, frozenset())]
     headers.append((REQUEST_ID, request_id))
     return headers
-
-
-@lru_cache(maxsize=4096)  # one peer string per connection, and a connection carries many calls
-def client_ip(peer: str) -> str | None:
-    """The IP address in a gRPC peer string (``ipv4:1.2.3.4:5``, ``ipv6:%5B::1%5D:5``)."""
-    scheme, _, address = unquote(peer).partition(":")
-    if scheme not in ("ipv4", "ipv6"):
-        return None
-    host = address.rpartition(":")[0].strip("[]")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip)
 
 
 @lru_cache(maxsize=4096)

@@ -19,11 +19,12 @@ import structlog
 from opentelemetry import propagate
 
 from pipworks_gateway.catalogue import Catalogue, MethodShape
-from pipworks_gateway.metadata import client_ip, outbound_metadata, request_id, response_headers
+from pipworks_gateway.metadata import outbound_metadata, request_id, response_headers
 from pipworks_gateway.metrics import BACKEND_UNAVAILABLE
 from pipworks_gateway.routing import RouteTable
 from pipworks_platform.errors import Unavailable
 from pipworks_platform.grpc_client import insecure_channel
+from pipworks_platform.peer import peer_ip
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +147,7 @@ class _Forwarder:
         # Bound for the rest of this call's task, so the access log line carries it too.
         structlog.contextvars.bind_contextvars(request_id=rid)
         metadata = outbound_metadata(
-            incoming, request_id=rid, client_ip=client_ip(context.peer()), also_drop=self._drop
+            incoming, request_id=rid, client_ip=peer_ip(context.peer()), also_drop=self._drop
         )
         call = self._start(request, timeout=context.time_remaining(), metadata=metadata)
         return call, rid

@@ -24,11 +24,12 @@ from typing import Any
 
 import grpc
 
-from pipworks_gateway.metadata import client_ip, rate_limit_key
+from pipworks_gateway.metadata import rate_limit_key
 from pipworks_gateway.metrics import RATE_LIMITED
 from pipworks_platform.auth import current_principal, policy_for
 from pipworks_platform.errors import ResourceExhausted
 from pipworks_platform.interceptors import wrap_handler
+from pipworks_platform.peer import peer_ip
 
 RATE_LIMITS_VARIABLE = "PIPWORKS_GATEWAY_RATE_LIMITS"
 DEFAULT_CLASS = "default"
@@ -218,7 +219,7 @@ class _Throttled:
         principal = current_principal()
         refusal = self._limiter.admit(
             self._rate_class,
-            rate_limit_key(client_ip(context.peer())),
+            rate_limit_key(peer_ip(context.peer())),
             principal.subject if principal is not None else None,
         )
         if refusal is not None:

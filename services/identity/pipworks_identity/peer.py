@@ -14,6 +14,7 @@ import ipaddress
 import grpc
 
 from pipworks_identity.domain.sessions import ClientInfo
+from pipworks_platform.peer import peer_ip
 
 MAX_USER_AGENT_LENGTH = 512
 MAX_DEVICE_ID_LENGTH = 128
@@ -26,7 +27,7 @@ def client_info(context: grpc.aio.ServicerContext) -> ClientInfo:
         if isinstance(value, str)
     }
     forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
-    address = _ip(forwarded) or _peer_ip(context.peer() or "")
+    address = _ip(forwarded) or peer_ip(context.peer() or "") or ""
     return ClientInfo(
         ip_address=address,
         user_agent=_printable(
@@ -34,16 +35,6 @@ def client_info(context: grpc.aio.ServicerContext) -> ClientInfo:
         )[:MAX_USER_AGENT_LENGTH],
         device_id=_printable(metadata.get("x-device-id", ""))[:MAX_DEVICE_ID_LENGTH],
     )
-
-
-def _peer_ip(peer: str) -> str:
-    """``ipv4:1.2.3.4:5678`` / ``ipv6:[::1]:5678`` -> the address; anything else -> ""."""
-    scheme, _, rest = peer.partition(":")
-    if scheme == "ipv4":
-        return _ip(rest.rpartition(":")[0])
-    if scheme == "ipv6":
-        return _ip(rest.rpartition(":")[0].strip("[]"))
-    return ""
 
 
 def _ip(text: str) -> str:

@@ -7,12 +7,12 @@ import uuid
 import pytest
 
 from pipworks_gateway.metadata import (
-    client_ip,
     outbound_metadata,
     rate_limit_key,
     request_id,
     response_headers,
 )
+from pipworks_platform.peer import peer_ip
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ from pipworks_gateway.metadata import (
     ],
 )
 def test_client_ip_comes_from_the_peer_address(peer, ip):
-    assert client_ip(peer) == ip
+    assert peer_ip(peer) == ip
 
 
 def test_ipv6_clients_are_limited_per_64_network():
