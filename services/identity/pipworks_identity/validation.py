@@ -6,9 +6,6 @@ Every string field has a length cap: nothing unbounded reaches a hash or the dat
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,13 +18,13 @@ from pipworks_identity.domain import credentials, totp, values
 from pipworks_identity.domain.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from pipworks_identity.domain.passwords import PasswordPolicy
 from pipworks_identity.domain.roles import STAFF_ROLES, Role
+from pipworks_platform import page_tokens
 from pipworks_platform.errors import Violations
 
 T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_PAGE_TOKEN_LENGTH = 512
 MAX_PHONE_LENGTH = 32
 MAX_CODE_LENGTH = 16
 MAX_RECOVERY_CODE_LENGTH = 64
@@ -214,19 +211,21 @@ class RequestParser:
         return raw
 
 
+_SESSIONS_QUERY = "sessions"
+
+
 def encode_cursor(cursor: commands.SessionCursor) -> str:
-    body = json.dumps({"t": cursor.created_at.isoformat(), "id": str(cursor.session_id)})
-    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return page_tokens.encode(
+        {"t": cursor.created_at.isoformat(), "id": str(cursor.session_id)}, _SESSIONS_QUERY
+    )
 
 
 def decode_cursor(token: str) -> commands.SessionCursor:
-    if len(token) > MAX_PAGE_TOKEN_LENGTH:
-        raise values.InvalidValue("is not a page token from this service")
     try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        body = page_tokens.decode(token, _SESSIONS_QUERY)
         created_at = datetime.fromisoformat(body["t"])
         session_id = uuid.UUID(body["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (page_tokens.BadPageToken, ValueError, KeyError, TypeError):
         raise values.InvalidValue("is not a page token from this service") from None
     if created_at.tzinfo is None:
         raise values.InvalidValue("is not a page token from this service")

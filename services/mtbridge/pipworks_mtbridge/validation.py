@@ -17,10 +17,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pipworks.common.v1 import pagination_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
-from pipworks_mtbridge import commands, page_tokens
+from pipworks_mtbridge import commands
 from pipworks_mtbridge.adapters.repositories import AccountCursor, DealCursor
 from pipworks_mtbridge.domain.balance import OperationKind
 from pipworks_mtbridge.domain.money import InvalidAmount, parse_amount
+from pipworks_platform import page_tokens
 from pipworks_platform.errors import Violations
 
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""Opaque AIP-158 page tokens: the position after a page, bound to the query it came from.
+"""Opaque AIP-158 page tokens shared by every service: the position after a page, bound
+to the query it came from.
 
 A token is URL-safe base64 of a small JSON object carrying the cursor and a digest of
 the request's filters; presenting it with different filters is refused as
