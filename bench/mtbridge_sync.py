@@ -42,8 +42,8 @@ from bench._harness import (
 )
 from bench._services import Keys, ServiceSpec, running_services
 from pipworks.events.v1 import kyc_pb2, mtbridge_pb2
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import BalanceType, Mt5Client
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from pipworks_platform.events import nats_headers, subject_of
 from pipworks_platform.streams import ensure_stream, service_stream
 

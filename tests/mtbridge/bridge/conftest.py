@@ -10,7 +10,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from tests.mtbridge.bridge.support import MANAGER_LOGIN, MANAGER_PASSWORD, SimControl
 
 

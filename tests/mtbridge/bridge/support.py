@@ -20,11 +20,11 @@ from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from pipworks.mtbridge.v1 import mtbridge_service_pb2_grpc as pb_grpc
+from pipworks_devstack.mt5sim import DEFAULT_MANAGER_LOGIN, DEFAULT_MANAGER_PASSWORD
 from pipworks_mtbridge import __version__
 from pipworks_mtbridge.handlers import Deps
 from pipworks_mtbridge.main import DEFINITION, assemble, build_deps
 from pipworks_mtbridge.mt5 import Mt5Client
-from pipworks_mtbridge.mt5sim.testing import DEFAULT_MANAGER_LOGIN, DEFAULT_MANAGER_PASSWORD
 from pipworks_mtbridge.settings import MtBridgeSettings
 from pipworks_platform.auth import AuthInterceptor
 from pipworks_platform.consumer import EventConsumer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import Mt5Client, Mt5User
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 
 GROUP = "real\\standard"
 TRADER_PASSWORD = "Trader-Pass1"

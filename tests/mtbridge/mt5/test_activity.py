@@ -7,8 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import BalanceType, DealEntry, Mt5Client, UserRights
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from tests.mtbridge.mt5.conftest import new_user
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import BalanceType, DealAction, DealEntry, Mt5Client, Mt5InvalidParams
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from tests.mtbridge.mt5.conftest import new_user
 
 

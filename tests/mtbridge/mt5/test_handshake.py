@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_devstack.testing import free_port
 from pipworks_mtbridge.mt5 import Mt5AuthError, Mt5Client, Mt5Unavailable
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 
 
 async def test_handshake_succeeds_with_the_right_password(sim: Mt5SimProcess) -> None:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import (
     BalanceType,
     DealAction,
@@ -16,7 +17,6 @@ from pipworks_mtbridge.mt5 import (
     Mt5PermissionDenied,
     UserRights,
 )
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from tests.mtbridge.mt5.conftest import new_user
 
 

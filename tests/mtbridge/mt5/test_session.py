@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import BalanceType, Mt5Client, Mt5Unavailable
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from tests.helpers import eventually
 from tests.mtbridge.mt5.conftest import new_user
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from tests.helpers import eventually
 from tests.mtbridge.bridge.calls import client, deposit, open_account
 from tests.mtbridge.bridge.support import (

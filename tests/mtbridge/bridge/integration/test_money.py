@@ -13,8 +13,8 @@ import grpc
 import pytest
 
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.handlers import Deps
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from pipworks_platform.grpc_errors import error_details
 from tests.mtbridge.bridge.calls import client, dealer, deposit, open_account
 from tests.mtbridge.bridge.support import SERVER, Bridge, SimControl, running_bridge

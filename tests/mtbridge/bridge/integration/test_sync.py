@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pipworks.common.v1 import pagination_pb2
 from pipworks.events.v1 import mtbridge_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
+from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.domain.deals import deal_event_id
 from pipworks_mtbridge.mt5 import BalanceType
-from pipworks_mtbridge.mt5sim.testing import Mt5SimProcess
 from tests.helpers import eventually
 from tests.mtbridge.bridge.calls import client, dealer, deposit, open_account
 from tests.mtbridge.bridge.support import (

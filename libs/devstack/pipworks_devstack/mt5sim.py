@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from pipworks_devstack._process import log_tail, stop_process
+
 __all__ = ["DEFAULT_MANAGER_LOGIN", "DEFAULT_MANAGER_PASSWORD", "Mt5SimProcess"]
 
 DEFAULT_MANAGER_LOGIN = 1000
@@ -122,7 +124,7 @@ class Mt5SimProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or process.poll() is not None:
                 self.kill()
-                raise RuntimeError(f"mt5sim did not start:\n{self._log_tail()}")
+                raise RuntimeError(f"mt5sim did not start:\n{log_tail(self.log_file, 30)}")
             ready, _, _ = select.select([process.stdout], [], [], min(remaining, 0.2))
             if ready:
                 chunk = os.read(process.stdout.fileno(), 4096)
@@ -139,26 +141,14 @@ class Mt5SimProcess:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM and wait (the simulator saves its state); SIGKILL after ``timeout``."""
-        process = self._process
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self._process is not None:
+            stop_process(self._process, signal.SIGTERM, timeout)
         return self._reap()
 
     def kill(self) -> int | None:
         """SIGKILL: no graceful shutdown, only what the last periodic save wrote survives."""
-        process = self._process
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if self._process is not None:
+            stop_process(self._process, signal.SIGKILL, 5.0)
         return self._reap()
 
     def restart(self) -> Self:
@@ -172,12 +162,6 @@ class Mt5SimProcess:
         if process.stdout is not None:
             process.stdout.close()
         return process.returncode
-
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
     def control(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
         """Call a ``/sim/...`` control endpoint; the decoded JSON reply (plain HTTP only)."""
