@@ -15,7 +15,7 @@ difference between the two cannot open a gap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +28,7 @@ from pipworks_mtbridge.adapters.repositories import (
     DealRepository,
     OperationRepository,
 )
+from pipworks_mtbridge.domain.accounts import TradingAccount
 from pipworks_mtbridge.domain.deals import Deal, deal_event_id
 from pipworks_mtbridge.handlers import events
 from pipworks_mtbridge.handlers.context import Deps, TradingServer
@@ -63,13 +64,14 @@ async def sync_server(deps: Deps, server: TradingServer) -> SyncPass:
     if not found:
         return SyncPass(0, 0)
     newest = max(deal.time for deal in found)
-    fresh = await _unseen(deps, server, found)
+    ours, fresh = await _unseen(deps, server, found)
     published = 0
     size = deps.config.sync_batch_size
     for start in range(0, len(fresh), size):
         batch = fresh[start : start + size]
         last = start + size >= len(fresh)
-        published += await _apply_batch(deps, server, batch, newest if last else batch[-1].time)
+        cursor = newest if last else batch[-1].time
+        published += await _apply_batch(deps, server, ours, batch, cursor)
     if not fresh:
         async with deps.uow() as uow:
             await CursorRepository(uow.session).save(server.name, newest, deps.clock())
@@ -77,26 +79,36 @@ async def sync_server(deps: Deps, server: TradingServer) -> SyncPass:
     return SyncPass(len(found), published)
 
 
-async def _unseen(deps: Deps, server: TradingServer, found: list[Deal]) -> list[Deal]:
-    """Deals of our accounts the mirror does not hold yet, oldest first.
+async def _unseen(
+    deps: Deps, server: TradingServer, found: list[Deal]
+) -> tuple[dict[int, TradingAccount], list[Deal]]:
+    """Our accounts on the server, and their deals the mirror does not hold yet, oldest first.
 
     Only a shortcut past the deals the overlap fetched again: the mirror's key is what
     guarantees that nothing is published twice.
     """
     async with deps.uow() as uow:
-        ours = await AccountRepository(uow.session).logins_on(server.name)
+        ours = await AccountRepository(uow.session).on_server(server.name)
         candidates = sorted((d for d in found if d.login in ours), key=lambda d: d.order_key)
         known = await DealRepository(uow.session).known(server.name, [d.ticket for d in candidates])
-    return [deal for deal in candidates if deal.ticket not in known]
+    return ours, [deal for deal in candidates if deal.ticket not in known]
 
 
 async def _apply_batch(
-    deps: Deps, server: TradingServer, batch: Sequence[Deal], cursor: datetime
+    deps: Deps,
+    server: TradingServer,
+    owners: Mapping[int, TradingAccount],
+    batch: Sequence[Deal],
+    cursor: datetime,
 ) -> int:
+    """Mirror rows, events and the cursor of one batch, in one transaction.
+
+    ``batch`` holds only deals of ``owners`` (accounts are never removed); the mirror's
+    key still decides which deals are new.
+    """
     async with deps.uow() as uow:
         session = uow.session
-        owners = await AccountRepository(session).owners(server.name, [d.login for d in batch])
-        owned = [(owners[d.login].user_id, d) for d in batch if d.login in owners]
+        owned = [(owners[d.login].user_id, d) for d in batch]
         new = await DealRepository(session).insert_new(server.name, owned)
         fresh = [deal for _, deal in owned if deal.ticket in new]
         operation_ids = await OperationRepository(session).ids_by_comment(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,21 +64,8 @@ class AccountRepository:
         )
         return [_account(r) for r in (await self._session.execute(query)).mappings()]
 
-    async def logins_on(self, server: str) -> set[int]:
-        query = sa.select(accounts.c.login).where(accounts.c.server == server)
-        return set((await self._session.execute(query)).scalars())
-
     async def on_server(self, server: str) -> dict[int, TradingAccount]:
         query = sa.select(accounts).where(accounts.c.server == server)
-        return {r["login"]: _account(r) for r in (await self._session.execute(query)).mappings()}
-
-    async def owners(self, server: str, logins: Sequence[int]) -> dict[int, TradingAccount]:
-        """The known accounts among ``logins``: deals of any other login are not ours."""
-        if not logins:
-            return {}
-        query = sa.select(accounts).where(
-            accounts.c.server == server, accounts.c.login.in_(sorted(set(logins)))
-        )
         return {r["login"]: _account(r) for r in (await self._session.execute(query)).mappings()}
 
     async def earliest_opening(self, server: str) -> datetime | None:
