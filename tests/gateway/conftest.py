@@ -7,6 +7,7 @@ real sockets, minus NATS and the process around it (``test_process.py`` covers t
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import shutil
 import tempfile
@@ -33,16 +34,11 @@ def _compile_test_protos() -> None:
 
 _compile_test_protos()
 
-from pipworks_gateway.main import Gateway  # noqa: E402
+from pipworks_gateway.main import DEFINITION  # noqa: E402
 from pipworks_gateway.settings import GatewaySettings  # noqa: E402
-from pipworks_platform.auth import (  # noqa: E402
-    AuthInterceptor,
-    JwksCache,
-    TokenVerifier,
-    identity_jwks_fetch,
-)
-from pipworks_platform.server import GrpcServer  # noqa: E402
+from pipworks_platform.runtime import ServiceProcess  # noqa: E402
 from tests.gateway.backend import Backend  # noqa: E402
+from tests.helpers import eventually, health_status  # noqa: E402
 
 ECHO = "pipworks.gatewaytest.v1.EchoService"
 
@@ -57,10 +53,15 @@ def routes_to(address: str) -> str:
 
 @dataclass
 class RunningGateway:
-    gateway: Gateway
-    server: GrpcServer
-    port: int
+    """The gateway running in-process on the platform runtime, as ``python -m`` runs it."""
+
+    process: ServiceProcess
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        assert self.process.port is not None
+        return self.process.port
 
     @property
     def address(self) -> str:
@@ -74,33 +75,17 @@ class RunningGateway:
     async def stop(self) -> None:
         for channel in self._channels:
             await channel.close()
-        await self.server.stop(0)
-        await self.gateway.backends.close()
+        self.process.request_stop()
+        await self.process.stop()
 
 
 async def serve(settings: GatewaySettings) -> RunningGateway:
-    """Run the gateway's components on a GrpcServer the way the platform runtime does."""
-    gateway = Gateway.from_settings(settings)
-    components = gateway.components()
-    assert settings.identity_address is not None
-    verifier = TokenVerifier(
-        JwksCache(identity_jwks_fetch(settings.identity_address)),
-        issuer=settings.auth_issuer,
-        audience=settings.auth_audience,
-    )
-    server = GrpcServer(
-        service="gateway",
-        address=settings.grpc_address,
-        api_services=components.api,
-        max_message_bytes=settings.max_message_bytes,
-        auth=AuthInterceptor(verifier),
-        extra_interceptors=components.interceptors,
-        generic_handlers=components.generic_handlers,
-        reflection_services=components.reflection_services,
-    )
-    port = await server.start()
-    await server.set_ready(True)
-    return RunningGateway(gateway, server, port)
+    """Start the gateway's own ServiceDefinition on the runtime; return once SERVING."""
+    process = ServiceProcess(DEFINITION, settings)
+    assert await process.start()
+    running = RunningGateway(process)
+    await eventually(lambda: asyncio.to_thread(health_status, running.port), until="SERVING".__eq__)
+    return running
 
 
 @pytest.fixture

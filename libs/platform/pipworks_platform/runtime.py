@@ -214,12 +214,13 @@ class ServiceProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         try:
-            if await self._start():
+            if await self.start():
                 await self._stopping.wait()
         finally:
-            await self._shutdown()
+            await self.stop()
 
-    async def _start(self) -> bool:
+    async def start(self) -> bool:
+        """Bring everything up in order; False when a stop came first. Tests drive this."""
         settings, definition = self._settings, self._definition
         self._metrics.start()
         if definition.migrations is not None:
@@ -340,7 +341,8 @@ class ServiceProcess:
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.ensure_future(_supervised(coro, name, self._stopping)))
 
-    async def _shutdown(self) -> None:
+    async def stop(self) -> None:
+        """The ordered shutdown (also what SIGTERM triggers through :meth:`serve`)."""
         settings = self._settings
         self._stopping.set()
         if self._server is not None:
