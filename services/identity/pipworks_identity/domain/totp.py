@@ -26,11 +26,6 @@ def candidate_steps(at: datetime) -> tuple[int, ...]:
     return (current, *(current + d for d in range(-DRIFT_STEPS, DRIFT_STEPS + 1) if d))
 
 
-def step_is_fresh(last_used_step: int | None, step: int) -> bool:
-    """Whether a code of ``step`` may be accepted after ``last_used_step`` was."""
-    return last_used_step is None or step > last_used_step
-
-
 def normalise_code(raw: str) -> str:
     """A code as typed ("123 456") in the form it is compared in ("123456")."""
     return "".join(raw.split())

@@ -38,10 +38,3 @@ class ThrottleRepository:
             .values(tokens=decision.state.tokens, updated_at=decision.state.updated_at)
         )
         return decision
-
-    async def forget_idle(self, idle_since: datetime) -> int:
-        """Drop buckets that have refilled completely: they hold no information."""
-        result = await self._session.execute(
-            sa.delete(ip_throttle).where(ip_throttle.c.updated_at < idle_since)
-        )
-        return result.rowcount or 0
