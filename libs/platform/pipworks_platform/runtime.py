@@ -154,10 +154,16 @@ class Infrastructure:
 
 
 def run_service(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m pipworks_<service> [serve|migrate]``."""
+    """Entry point of ``python -m pipworks_<service> [serve|migrate|verify-audit]``."""
     parser = argparse.ArgumentParser(prog=f"pipworks-{definition.name}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "verify-audit"]
+    )
     args = parser.parse_args(argv)
+    if args.command == "verify-audit":
+        from pipworks_platform.audit.cli import verify_audit
+
+        raise SystemExit(verify_audit(definition.name))
     try:
         settings = definition.settings_type.from_env()
         if definition.migrations is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipworks.antifraud.v1 import antifraud_service_pb2, antifraud_service_pb2_grpc
@@ -30,5 +31,5 @@ DEFINITION = ServiceDefinition(
 )
 
 
-def main() -> None:
-    run_service(DEFINITION)
+def main(argv: Sequence[str] | None = None) -> None:
+    run_service(DEFINITION, argv)

@@ -7,6 +7,7 @@ proxied method's proto policy) → rate limits → the proxy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipworks_gateway import __version__
@@ -61,5 +62,5 @@ DEFINITION = ServiceDefinition(
 )
 
 
-def main() -> None:
-    run_service(DEFINITION)
+def main(argv: Sequence[str] | None = None) -> None:
+    run_service(DEFINITION, argv)

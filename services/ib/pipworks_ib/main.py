@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipworks.ib.v1 import ib_service_pb2, ib_service_pb2_grpc
@@ -25,5 +26,5 @@ DEFINITION = ServiceDefinition(
 )
 
 
-def main() -> None:
-    run_service(DEFINITION)
+def main(argv: Sequence[str] | None = None) -> None:
+    run_service(DEFINITION, argv)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -108,9 +107,4 @@ DEFINITION = ServiceDefinition(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["verify-audit"]:
-        from pipworks_identity.cli import verify_audit
-
-        raise SystemExit(verify_audit())
-    run_service(DEFINITION, args)
+    run_service(DEFINITION, argv)

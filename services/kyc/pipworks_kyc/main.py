@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipworks.kyc.v1 import kyc_service_pb2, kyc_service_pb2_grpc
@@ -25,5 +26,5 @@ DEFINITION = ServiceDefinition(
 )
 
 
-def main() -> None:
-    run_service(DEFINITION)
+def main(argv: Sequence[str] | None = None) -> None:
+    run_service(DEFINITION, argv)

@@ -1,4 +1,5 @@
-"""Tables the platform keeps in every service database: the outbox and the inbox.
+"""Tables the platform keeps in every service database: the outbox, the inbox and the
+hash-chained audit log.
 
 Their schema is created by the platform's own alembic branch (``alembic/versions``),
 which every service database applies alongside the service's revisions.
@@ -40,3 +41,17 @@ inbox = sa.Table(
         "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("details", pg.JSONB, nullable=False),
+    sa.Column("prev_hash", sa.Text, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False, unique=True),
+)
+sa.Index("ix_audit_log_subject", audit_log.c.subject, audit_log.c.sequence)

@@ -119,19 +119,6 @@ service_accounts = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
 )
 
-audit_log = sa.Table(
-    "audit_log",
-    metadata,
-    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("occurred_at", TS, nullable=False),
-    sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("action", sa.Text, nullable=False),
-    sa.Column("subject", sa.Text, nullable=False),
-    sa.Column("details", pg.JSONB, nullable=False),
-    sa.Column("prev_hash", sa.Text, nullable=False),
-    sa.Column("hash", sa.Text, nullable=False, unique=True),
-)
-
 ip_throttle = sa.Table(
     "ip_throttle",
     metadata,

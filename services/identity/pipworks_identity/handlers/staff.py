@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from pipworks_identity import commands
 from pipworks_identity.adapters.repositories import (
-    AuditLogRepository,
     OneTimeTokenRepository,
     ServiceAccountRecord,
     ServiceAccountRepository,
@@ -21,13 +20,13 @@ from pipworks_identity.adapters.repositories import (
     UserRepository,
 )
 from pipworks_identity.adapters.repositories.users import NewUser
-from pipworks_identity.domain.audit import SYSTEM_ACTOR, AuditRecord
 from pipworks_identity.domain.credentials import new_client_id, new_token, token_digest
 from pipworks_identity.domain.roles import Role, UserKind, check_grant
 from pipworks_identity.domain.users import User
 from pipworks_identity.handlers import events
 from pipworks_identity.handlers.context import Deps
 from pipworks_identity.handlers.results import ServiceAccountCredentials
+from pipworks_platform.audit import SYSTEM_ACTOR, AuditLogRepository, AuditRecord
 from pipworks_platform.db import UnitOfWork
 from pipworks_platform.errors import AlreadyExists, NotFound
 

@@ -1,5 +1,5 @@
 """Users, sessions and refresh-token families, one-time tokens, MFA, service accounts,
-the hash-chained audit log and the per-address throttle.
+the per-address throttle.
 
 Revision ID: identity_0001
 Revises:
@@ -155,43 +155,6 @@ def upgrade() -> None:
     )
 
     op.create_table(
-        "audit_log",
-        sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
-        sa.Column("occurred_at", TS, nullable=False),
-        sa.Column("actor", sa.Text, nullable=False),
-        sa.Column("action", sa.Text, nullable=False),
-        sa.Column("subject", sa.Text, nullable=False),
-        sa.Column("details", pg.JSONB, nullable=False),
-        sa.Column("prev_hash", sa.Text, nullable=False),
-        sa.Column("hash", sa.Text, nullable=False),
-        sa.UniqueConstraint("hash", name="uq_audit_log_hash"),
-        sa.CheckConstraint("sequence > 0", name="ck_audit_log_sequence"),
-        sa.CheckConstraint(
-            "length(prev_hash) = 64 AND length(hash) = 64", name="ck_audit_log_hashes"
-        ),
-    )
-    # Append-only inside the database too: the service's own role cannot rewrite history
-    # by accident; tampering needs a deliberate DISABLE TRIGGER, which the chain exposes.
-    op.execute(
-        """
-        CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP
-                USING ERRCODE = 'insufficient_privilege';
-        END;
-        $$
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
-        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
-    )
-    op.execute(
-        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
-    )
-
-    op.create_table(
         "ip_throttle",
         sa.Column("address", sa.Text, primary_key=True),
         sa.Column("tokens", sa.Float, nullable=False),
@@ -202,10 +165,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ip_throttle")
-    op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
-    op.execute("DROP TRIGGER audit_log_no_update_delete ON audit_log")
-    op.drop_table("audit_log")
-    op.execute("DROP FUNCTION audit_log_append_only()")
     op.drop_table("service_accounts")
     op.drop_table("recovery_codes")
     op.drop_table("one_time_tokens")

@@ -4,7 +4,6 @@ They never commit; the unit of work does. Counters that must hold under concurre
 (failed attempts, TOTP steps, single-use tokens) are single atomic statements.
 """
 
-from pipworks_identity.adapters.repositories.audit_log import AuditLogRepository
 from pipworks_identity.adapters.repositories.challenges import (
     MfaChallengeRepository,
     OneTimeTokenRepository,
@@ -20,7 +19,6 @@ from pipworks_identity.adapters.repositories.throttle import ThrottleRepository
 from pipworks_identity.adapters.repositories.users import UserRecord, UserRepository
 
 __all__ = [
-    "AuditLogRepository",
     "MfaChallengeRepository",
     "OneTimeTokenRepository",
     "RecoveryCodeRepository",

@@ -1,4 +1,4 @@
-"""The hash-chained audit log table.
+"""The audit log table of a service database.
 
 Appends serialise on a transaction-scoped advisory lock taken before the chain head is
 read, so two transactions can never both extend the same head (the chain cannot fork);
@@ -13,8 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipworks_identity.adapters.tables import audit_log
-from pipworks_identity.domain.audit import AuditEntry, AuditRecord, append
+from pipworks_platform.audit.chain import AuditEntry, AuditRecord, append
+from pipworks_platform.db.tables import audit_log
 
 # "PWAUDIT" as a 64-bit advisory lock key; distinct from the platform's keys.
 AUDIT_LOCK_KEY = 0x5057415544495400
@@ -46,6 +46,18 @@ class AuditLogRepository:
             )
         )
         return entry
+
+    async def for_subject(self, subject: str, *, limit: int = 100) -> list[AuditEntry]:
+        """The newest entries about one subject, newest first."""
+        rows = (
+            await self._session.execute(
+                sa.select(audit_log)
+                .where(audit_log.c.subject == subject)
+                .order_by(audit_log.c.sequence.desc())
+                .limit(limit)
+            )
+        ).all()
+        return [_entry(row._mapping) for row in rows]
 
     async def entries(self, *, batch_size: int = 1000) -> AsyncIterator[AuditEntry]:
         """Every entry in sequence order, read in keyset batches."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipworks_identity.domain.audit import (
+from pipworks_platform.audit.chain import (
     GENESIS_HASH,
     AuditEntry,
     AuditRecord,

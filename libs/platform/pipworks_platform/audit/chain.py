@@ -1,4 +1,4 @@
-"""The audit log: an append-only, hash-chained record of staff actions and role changes.
+"""The audit log: an append-only, hash-chained record of staff actions and decisions.
 
 Entry n stores ``hash_n = SHA-256(canonical_json(entry_n) || hash_{n-1})`` with the
 genesis predecessor 64 zeros. Changing, inserting or deleting any entry changes every
