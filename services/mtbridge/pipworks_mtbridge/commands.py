@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from pipworks_mtbridge.adapters.repositories import AccountCursor, DealCursor
-from pipworks_mtbridge.domain.balance import OperationKind
+from pipworks_mtbridge.domain.balance import OperationKind, PaymentDetails
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class MoveMoney:
     kind: OperationKind
     amount: Decimal  # as requested: positive, except a negative Credit (credit out)
     idempotency_key: str
+    payment: PaymentDetails | None = None
 
 
 @dataclass(frozen=True)

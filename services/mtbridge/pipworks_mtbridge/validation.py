@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from pipworks.common.v1 import pagination_pb2
+from pipworks.common.v1 import pagination_pb2, payment_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
 from pipworks_mtbridge import commands
 from pipworks_mtbridge.adapters.repositories import AccountCursor, DealCursor
-from pipworks_mtbridge.domain.balance import OperationKind
+from pipworks_mtbridge.domain.balance import OperationKind, PaymentDetails
 from pipworks_mtbridge.domain.money import InvalidAmount, parse_amount
 from pipworks_platform import page_tokens
 from pipworks_platform.errors import Violations
@@ -33,6 +33,9 @@ MAX_LEVERAGE = 10_000
 _SERVER = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
 _CURRENCY = re.compile(r"[A-Z0-9]{3,8}")
 _KEY = re.compile(r"[A-Za-z0-9._:@/+=-]{1,64}")
+_PAYMENT_METHOD = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_FINGERPRINT = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 class RequestParser:
@@ -107,8 +110,13 @@ class RequestParser:
                 "idempotency_key",
                 "must be 1-64 characters of letters, digits and ._:@/+=-",
             )
+        payment = None
+        if isinstance(request, pb.DepositRequest | pb.WithdrawRequest) and request.HasField(
+            "payment"
+        ):
+            payment = _payment(v, request.payment)
         v.raise_if_any()
-        return commands.MoveMoney(ref, kind, amount, key)
+        return commands.MoveMoney(ref, kind, amount, key, payment)
 
     def list_deals(self, request: pb.ListDealsRequest) -> commands.ListDeals:
         v = Violations()
@@ -234,6 +242,27 @@ def _account(v: Violations, server: str, login: int) -> commands.AccountRef:
 
 def _leverage(v: Violations, leverage: int) -> None:
     v.check(0 < leverage <= MAX_LEVERAGE, "leverage", f"must be between 1 and {MAX_LEVERAGE}")
+
+
+def _payment(v: Violations, payment: payment_pb2.PaymentDetails) -> PaymentDetails:
+    v.check(
+        _PAYMENT_METHOD.fullmatch(payment.method),
+        "payment.method",
+        "must be a lower-case word of 1-32 characters (card, bank_transfer, ewallet ...)",
+    )
+    if payment.instrument_fingerprint:
+        v.check(
+            _FINGERPRINT.fullmatch(payment.instrument_fingerprint),
+            "payment.instrument_fingerprint",
+            "must be 1-128 characters of letters, digits and ._:@/+=-",
+        )
+    if payment.country_code:
+        v.check(
+            _COUNTRY.fullmatch(payment.country_code),
+            "payment.country_code",
+            "must be an ISO 3166-1 alpha-2 code in capitals",
+        )
+    return PaymentDetails(payment.method, payment.instrument_fingerprint, payment.country_code)
 
 
 def _amount(v: Violations, raw: str, *, allow_negative: bool) -> Decimal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from pipworks.common.v1 import payment_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
 from pipworks.mtbridge.v1 import mtbridge_service_pb2_grpc as pb_grpc
 from tests.mtbridge.bridge.support import GROUP, SERVER
@@ -45,8 +46,13 @@ async def deposit(
     login: int,
     amount: str,
     key: str | None = None,
+    payment: payment_pb2.PaymentDetails | None = None,
 ) -> pb.DepositResponse:
     request = pb.DepositRequest(
-        server=SERVER, login=login, amount=amount, idempotency_key=key or uuid.uuid4().hex
+        server=SERVER,
+        login=login,
+        amount=amount,
+        idempotency_key=key or uuid.uuid4().hex,
+        payment=payment,
     )
     return await stub.Deposit(request, metadata=dealer(authority))

@@ -56,6 +56,9 @@ balance_operations = sa.Table(
     sa.Column("rejection", sa.Text),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("completed_at", TS),
+    sa.Column("payment_method", sa.Text),
+    sa.Column("payment_instrument", sa.Text),
+    sa.Column("payment_country", sa.Text),
 )
 
 deals = sa.Table(

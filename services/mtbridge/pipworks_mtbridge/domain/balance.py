@@ -59,6 +59,15 @@ def deal_comment(kind: OperationKind, server: str, login: int, key: str) -> str:
 
 
 @dataclass(frozen=True)
+class PaymentDetails:
+    """The payment behind a deposit or withdrawal, as the cashier reported it."""
+
+    method: str
+    instrument_fingerprint: str = ""
+    country_code: str = ""
+
+
+@dataclass(frozen=True)
 class BalanceOperation:
     id: uuid.UUID
     server: str
@@ -73,6 +82,7 @@ class BalanceOperation:
     deal_ticket: int | None = None
     completed_at: datetime | None = None
     rejection: str | None = None
+    payment: PaymentDetails | None = None
 
     def same_request(self, kind: OperationKind, amount: Decimal) -> bool:
         """A retry must repeat the original request; a reused key with new terms is refused."""

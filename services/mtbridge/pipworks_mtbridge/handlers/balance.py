@@ -87,7 +87,7 @@ async def apply_operation(
         fresh = False  # an earlier attempt may have reached the platform
     else:
         await _check_allowed(server, account, cmd.kind, amount)
-        fresh = await _record_pending(deps, server, account, cmd.kind, amount, key)
+        fresh = await _record_pending(deps, server, account, cmd, amount)
     return await _execute(deps, server, account, cmd, amount, reconcile=not fresh)
 
 
@@ -110,11 +110,11 @@ async def _record_pending(
     deps: Deps,
     server: TradingServer,
     account: TradingAccount,
-    kind: OperationKind,
+    cmd: commands.MoveMoney,
     amount: Decimal,
-    key: str,
 ) -> bool:
     """Commit the pending operation; False when a concurrent twin recorded it first."""
+    kind, key = cmd.kind, cmd.idempotency_key
     pending = BalanceOperation(
         id=uuid.uuid4(),
         server=server.name,
@@ -126,6 +126,7 @@ async def _record_pending(
         comment=deal_comment(kind, server.name, account.login, key),
         status=OperationStatus.PENDING,
         created_at=deps.clock(),
+        payment=cmd.payment,
     )
     async with deps.uow() as uow:
         inserted = await OperationRepository(uow.session).add_if_absent(pending)

@@ -9,7 +9,9 @@ from decimal import Decimal
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pipworks.events.v1 import mtbridge_pb2
+from pipworks_mtbridge.adapters.repositories.operations import OperationMatch
 from pipworks_mtbridge.domain.accounts import TradingAccount
+from pipworks_mtbridge.domain.balance import OperationKind
 from pipworks_mtbridge.domain.deals import Deal
 from pipworks_mtbridge.domain.money import to_text
 from pipworks_mtbridge.domain.ports import AccountState
@@ -55,10 +57,19 @@ def deal_executed(
     )
 
 
+_OPERATION_KINDS = {
+    OperationKind.DEPOSIT: mtbridge_pb2.MT_OPERATION_KIND_DEPOSIT,
+    OperationKind.WITHDRAWAL: mtbridge_pb2.MT_OPERATION_KIND_WITHDRAWAL,
+    OperationKind.CREDIT: mtbridge_pb2.MT_OPERATION_KIND_CREDIT,
+    OperationKind.IB_PAYOUT: mtbridge_pb2.MT_OPERATION_KIND_IB_PAYOUT,
+}
+
+
 def balance_changed(
-    server: str, user_id: uuid.UUID, currency: str, deal: Deal, operation_id: str | None
+    server: str, user_id: uuid.UUID, currency: str, deal: Deal, operation: OperationMatch | None
 ) -> mtbridge_pb2.MtBalanceChanged:
-    return mtbridge_pb2.MtBalanceChanged(
+    """A balance deal; ``operation`` is the bridge operation that made it, if any."""
+    message = mtbridge_pb2.MtBalanceChanged(
         user_id=str(user_id),
         server=server,
         login=deal.login,
@@ -67,9 +78,17 @@ def balance_changed(
         amount=to_text(deal.profit),  # MT5 books a balance deal's amount as its profit
         currency=currency,
         comment=deal.comment,
-        operation_id=operation_id or "",
         executed_at=timestamp(deal.time),
     )
+    if operation is not None:
+        message.operation_id = operation.id
+        message.operation_kind = _OPERATION_KINDS[operation.kind]
+        message.idempotency_key = operation.idempotency_key
+        if operation.payment is not None:
+            message.payment.method = operation.payment.method
+            message.payment.instrument_fingerprint = operation.payment.instrument_fingerprint
+            message.payment.country_code = operation.payment.country_code
+    return message
 
 
 def margin_call(

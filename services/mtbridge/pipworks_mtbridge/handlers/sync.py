@@ -111,16 +111,19 @@ async def _apply_batch(
         owned = [(owners[d.login].user_id, d) for d in batch]
         new = await DealRepository(session).insert_new(server.name, owned)
         fresh = [deal for _, deal in owned if deal.ticket in new]
-        operation_ids = await OperationRepository(session).ids_by_comment(
+        operations = await OperationRepository(session).match_by_comment(
             server.name, [(d.login, d.comment) for d in fresh if d.is_money]
         )
         fresh = [deal for deal in fresh if deal.is_money or deal.is_trade]
         for deal in fresh:
             account = owners[deal.login]
             if deal.is_money:
-                op_id = operation_ids.get((deal.login, deal.comment))
                 event = events.balance_changed(
-                    server.name, account.user_id, account.currency, deal, op_id
+                    server.name,
+                    account.user_id,
+                    account.currency,
+                    deal,
+                    operations.get((deal.login, deal.comment)),
                 )
             else:
                 event = events.deal_executed(server.name, account.user_id, account.currency, deal)

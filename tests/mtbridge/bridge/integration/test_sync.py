@@ -12,7 +12,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pipworks.common.v1 import pagination_pb2
+from pipworks.common.v1 import pagination_pb2, payment_pb2
 from pipworks.events.v1 import mtbridge_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
 from pipworks_devstack.mt5sim import Mt5SimProcess
@@ -55,6 +55,28 @@ async def events_on(js: object, subject: str, count: int) -> list[Published]:
     return await eventually(
         lambda: stream_events(js, subject), until=lambda found: len(found) >= count, timeout=30
     )
+
+
+async def test_a_bridge_deposit_event_names_its_operation_and_payment(
+    syncing: Bridge, nats_client: NATS, token_authority: TokenAuthority
+) -> None:
+    user = uuid.uuid4()
+    login = (await open_account(syncing.stub, token_authority, user)).account.login
+    card = payment_pb2.PaymentDetails(
+        method="card", instrument_fingerprint="fp:4a1b", country_code="DE"
+    )
+    made = await deposit(
+        syncing.stub, token_authority, login, "250", key=f"dep-{login}", payment=card
+    )
+
+    (published,) = await events_on(nats_client.jetstream(), BALANCES, 1)
+    event = published.event
+    assert isinstance(event, mtbridge_pb2.MtBalanceChanged)
+    assert event.login == login
+    assert event.operation_id == made.operation.operation_id
+    assert event.operation_kind == mtbridge_pb2.MT_OPERATION_KIND_DEPOSIT
+    assert event.idempotency_key == f"dep-{login}"
+    assert event.payment == card
 
 
 async def test_deals_of_known_accounts_are_published_once_in_order(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipworks.common.v1 import pagination_pb2
+from pipworks.common.v1 import pagination_pb2, payment_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
 from pipworks_mtbridge import commands, validation
 from pipworks_mtbridge.adapters.repositories import DealCursor
-from pipworks_mtbridge.domain.balance import OperationKind
+from pipworks_mtbridge.domain.balance import OperationKind, PaymentDetails
 from pipworks_platform.errors import InvalidArgument
 
 parse = validation.RequestParser()
@@ -50,6 +50,38 @@ def test_every_bad_field_is_named_at_once() -> None:
     with pytest.raises(InvalidArgument) as raised:
         parse.move_money(request, OperationKind.WITHDRAWAL)
     assert fields(raised.value) == {"server", "login", "amount", "idempotency_key"}
+
+
+def test_payment_details_are_checked_field_by_field() -> None:
+    request = pb.DepositRequest(
+        server="mt5-live",
+        login=5,
+        amount="10",
+        idempotency_key="k1",
+        payment=payment_pb2.PaymentDetails(
+            method="Card!", instrument_fingerprint="has spaces", country_code="gb"
+        ),
+    )
+    with pytest.raises(InvalidArgument) as raised:
+        parse.move_money(request, OperationKind.DEPOSIT)
+    assert fields(raised.value) == {
+        "payment.method",
+        "payment.instrument_fingerprint",
+        "payment.country_code",
+    }
+
+
+def test_payment_details_travel_with_the_command() -> None:
+    payment = payment_pb2.PaymentDetails(
+        method="card", instrument_fingerprint="fp:9f2c", country_code="GB"
+    )
+    request = pb.WithdrawRequest(
+        server="mt5-live", login=5, amount="10", idempotency_key="k1", payment=payment
+    )
+    cmd = parse.move_money(request, OperationKind.WITHDRAWAL)
+    assert cmd.payment == PaymentDetails("card", "fp:9f2c", "GB")
+    bare = pb.DepositRequest(server="mt5-live", login=5, amount="10", idempotency_key="k2")
+    assert parse.move_money(bare, OperationKind.DEPOSIT).payment is None
 
 
 def test_open_account_checks_ids_leverage_and_currency() -> None:

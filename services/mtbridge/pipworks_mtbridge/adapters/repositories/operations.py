@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -10,7 +11,22 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipworks_mtbridge.adapters.tables import balance_operations as ops
-from pipworks_mtbridge.domain.balance import BalanceOperation, OperationKind, OperationStatus
+from pipworks_mtbridge.domain.balance import (
+    BalanceOperation,
+    OperationKind,
+    OperationStatus,
+    PaymentDetails,
+)
+
+
+@dataclass(frozen=True)
+class OperationMatch:
+    """The bridge operation behind a balance deal, as its event describes it."""
+
+    id: str
+    kind: OperationKind
+    idempotency_key: str
+    payment: PaymentDetails | None
 
 
 class OperationRepository:
@@ -32,6 +48,9 @@ class OperationRepository:
                 comment=op.comment,
                 status=op.status.value,
                 created_at=op.created_at,
+                payment_method=op.payment.method if op.payment else None,
+                payment_instrument=op.payment.instrument_fingerprint if op.payment else None,
+                payment_country=op.payment.country_code if op.payment else None,
             )
             .on_conflict_do_nothing(index_elements=["server", "login", "idempotency_key"])
             .returning(ops.c.id)
@@ -63,10 +82,10 @@ class OperationRepository:
             .values(status=OperationStatus.REJECTED.value, rejection=reason, completed_at=now)
         )
 
-    async def ids_by_comment(
+    async def match_by_comment(
         self, server: str, deals: Sequence[tuple[int, str]]
-    ) -> dict[tuple[int, str], str]:
-        """Bridge operation ids behind balance deals, by (login, comment).
+    ) -> dict[tuple[int, str], OperationMatch]:
+        """Bridge operations behind balance deals, by (login, comment).
 
         Matched on the comment rather than the ticket: the sync may see the deal before
         the operation that made it has recorded its ticket.
@@ -74,13 +93,21 @@ class OperationRepository:
         if not deals:
             return {}
         rows = await self._session.execute(
-            sa.select(ops.c.login, ops.c.comment, ops.c.id).where(
+            sa.select(ops).where(
                 ops.c.server == server,
                 ops.c.login.in_(sorted({login for login, _ in deals})),
                 ops.c.comment.in_(sorted({comment for _, comment in deals})),
             )
         )
-        return {(login, comment): str(op_id) for login, comment, op_id in rows}
+        return {
+            (row["login"], row["comment"]): OperationMatch(
+                id=str(row["id"]),
+                kind=OperationKind(row["kind"]),
+                idempotency_key=row["idempotency_key"],
+                payment=_payment(row),
+            )
+            for row in rows.mappings()
+        }
 
 
 def _operation(row: sa.RowMapping) -> BalanceOperation:
@@ -98,4 +125,15 @@ def _operation(row: sa.RowMapping) -> BalanceOperation:
         deal_ticket=row["deal_ticket"],
         completed_at=row["completed_at"],
         rejection=row["rejection"],
+        payment=_payment(row),
+    )
+
+
+def _payment(row: sa.RowMapping) -> PaymentDetails | None:
+    if row["payment_method"] is None:
+        return None
+    return PaymentDetails(
+        method=row["payment_method"],
+        instrument_fingerprint=row["payment_instrument"] or "",
+        country_code=row["payment_country"] or "",
     )
