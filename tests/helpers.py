@@ -6,10 +6,15 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pipworks_platform.events import nats_headers, subject_of
+from pipworks_platform.streams import ensure_stream, service_stream
 
 T = TypeVar("T")
 
@@ -60,3 +65,16 @@ def wait_serving(
             pass
         time.sleep(0.1)
     raise AssertionError(f"not SERVING on port {port} within {timeout}s: {describe()}")
+
+
+async def publish(js: Any, message: Message, event_id: str) -> None:
+    """Publish an event the way a producer's outbox relay does (its stream created first)."""
+    subject = subject_of(message)
+    await ensure_stream(js, service_stream(subject.split(".")[1]))
+    headers = nats_headers(
+        event_id=event_id,
+        event_type=message.DESCRIPTOR.full_name,
+        occurred_at=datetime.now(UTC),
+        extra={},
+    )
+    await js.publish(subject, message.SerializeToString(), headers=headers)

@@ -25,6 +25,7 @@ from pipworks_identity.handlers import Deps
 from pipworks_identity.main import DEFINITION, build, build_deps, local_jwks
 from pipworks_identity.settings import IdentitySettings
 from pipworks_platform.auth import AuthInterceptor
+from pipworks_platform.consumer import EventConsumer
 from pipworks_platform.db import create_engine, libpq_dsn
 from pipworks_platform.db.migrations import upgrade_to_head
 from pipworks_platform.events import decode_event
@@ -106,7 +107,12 @@ class Identity:
 
 @contextlib.asynccontextmanager
 async def running_identity(
-    database_url: str, nats_url: str, *, relay: bool = False, **overrides: Any
+    database_url: str,
+    nats_url: str,
+    *,
+    relay: bool = False,
+    consumers: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[Identity]:
     settings = settings_for(database_url, **overrides)
     await upgrade_to_head(database_url, DEFINITION.migrations, service="identity")
@@ -136,6 +142,17 @@ async def running_identity(
         await ensure_stream(client.jetstream(), service_stream("identity"))
         outbox_relay = OutboxRelay(service="identity", database_url=database_url, nats=client)
         relay_task = asyncio.create_task(outbox_relay.run())
+    event_consumers = [
+        EventConsumer(
+            service="identity",
+            nats=client,
+            unit_of_work=infra.unit_of_work,
+            subscription=subscription,
+            fetch_timeout=0.3,
+        )
+        for subscription in (components.subscriptions if consumers else [])
+    ]
+    consumer_tasks = [asyncio.create_task(consumer.run()) for consumer in event_consumers]
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Identity(
@@ -149,6 +166,9 @@ async def running_identity(
     finally:
         await channel.close()
         await server.stop(0)
+        for consumer in event_consumers:
+            consumer.stop()
+        await asyncio.wait_for(asyncio.gather(*consumer_tasks, return_exceptions=True), timeout=15)
         if outbox_relay is not None and relay_task is not None:
             outbox_relay.stop()
             await relay_task

@@ -20,11 +20,13 @@ from pipworks_identity.adapters.totp import Totp
 from pipworks_identity.api import IdentityApi
 from pipworks_identity.domain.passwords import PasswordPolicy
 from pipworks_identity.handlers import Deps, staff
+from pipworks_identity.handlers.consumers import Consumers
 from pipworks_identity.housekeeper import Housekeeper
 from pipworks_identity.settings import IdentitySettings
 from pipworks_identity.validation import RequestParser
 from pipworks_platform.auth import JwksFetch
 from pipworks_platform.auth.jwks import JwkSet
+from pipworks_platform.consumer import Subscription
 from pipworks_platform.runtime import Components, Infrastructure, ServiceDefinition, run_service
 from pipworks_platform.server import ApiService
 
@@ -64,9 +66,28 @@ async def build(infra: Infrastructure) -> Components:
         api=[
             ApiService.of(identity_service_pb2, identity_service_pb2_grpc, "IdentityService", api)
         ],
+        subscriptions=subscriptions(Consumers(deps)),
         background=[housekeeper.run],
         on_stop=[housekeeper.stop],
     )
+
+
+def subscriptions(consumers: Consumers) -> list[Subscription]:
+    return [
+        Subscription(
+            durable="identity-kyc-levels",
+            subjects=["pipworks.kyc.v1.application.approved", "pipworks.kyc.v1.level.changed"],
+            handler=consumers.on_kyc_level,
+        ),
+        Subscription(
+            durable="identity-antifraud-restrictions",
+            subjects=[
+                "pipworks.antifraud.v1.client.restricted",
+                "pipworks.antifraud.v1.client.unrestricted",
+            ],
+            handler=consumers.on_restriction_changed,
+        ),
+    ]
 
 
 def local_jwks(infra: Infrastructure) -> JwksFetch:

@@ -8,14 +8,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import asyncpg
 import grpc
 import nats
-from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -30,7 +28,7 @@ from pipworks_platform.auth import AuthInterceptor
 from pipworks_platform.consumer import EventConsumer
 from pipworks_platform.db import create_engine, libpq_dsn
 from pipworks_platform.db.migrations import upgrade_to_head
-from pipworks_platform.events import decode_event, nats_headers, subject_of
+from pipworks_platform.events import decode_event
 from pipworks_platform.outbox import OutboxRelay
 from pipworks_platform.runtime import Infrastructure
 from pipworks_platform.server import GrpcServer
@@ -228,19 +226,6 @@ class SimControl:
 
 
 # -- events on NATS --------------------------------------------------------------------
-
-
-async def publish(js: Any, message: Message, event_id: str) -> None:
-    """Publish an event the way a producer's outbox relay does."""
-    subject = subject_of(message)
-    await ensure_stream(js, service_stream(subject.split(".")[1]))
-    headers = nats_headers(
-        event_id=event_id,
-        event_type=message.DESCRIPTOR.full_name,
-        occurred_at=datetime.now(UTC),
-        extra={},
-    )
-    await js.publish(subject, message.SerializeToString(), headers=headers)
 
 
 @dataclass(frozen=True)

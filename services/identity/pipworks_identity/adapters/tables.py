@@ -119,6 +119,16 @@ service_accounts = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
 )
 
+login_restrictions = sa.Table(
+    "login_restrictions",
+    metadata,
+    sa.Column("restriction_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("case_id", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("restricted_at", TS, nullable=False),
+)
+
 ip_throttle = sa.Table(
     "ip_throttle",
     metadata,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from google.protobuf.message import Message
 from pipworks_identity import commands
 from pipworks_identity.adapters.access_tokens import AccessToken
 from pipworks_identity.adapters.repositories import (
+    LoginRestrictionRepository,
     MfaChallengeRepository,
     RecoveryCodeRepository,
     ServiceAccountRepository,
@@ -39,7 +41,8 @@ from pipworks_identity.handlers.context import Deps
 from pipworks_identity.handlers.encryption import totp_secret_context
 from pipworks_identity.handlers.results import LoginResult, MfaChallenge, TokenPair
 from pipworks_identity.handlers.session_tokens import access_token_for, start_session
-from pipworks_platform.errors import Unauthenticated
+from pipworks_platform.db import UnitOfWork
+from pipworks_platform.errors import PermissionDenied, Unauthenticated
 
 Reason = events.Reason
 
@@ -87,6 +90,7 @@ async def _password_accepted(
     deps: Deps, record: UserRecord, password: str, client: ClientInfo, now: datetime
 ) -> LoginResult:
     user = record.user
+    await _refuse_if_restricted(deps, user.id, client, now)
     # Hashes made under older argon2 parameters are upgraded while the password is at hand.
     new_hash = (
         await deps.hasher.hash(password) if deps.hasher.needs_rehash(record.password_hash) else None
@@ -113,6 +117,34 @@ async def _password_accepted(
         )
         await uow.commit()
     return LoginResult(challenge=MfaChallenge(token=token, expires_at=expires_at))
+
+
+async def _refuse_if_restricted(
+    deps: Deps, user_id: uuid.UUID, client: ClientInfo, now: datetime
+) -> None:
+    async with deps.uow() as uow:
+        if not await _restricted(uow, user_id, client, now):
+            return
+        await uow.commit()
+    raise account_restricted()
+
+
+async def _restricted(
+    uow: UnitOfWork, user_id: uuid.UUID, client: ClientInfo, now: datetime
+) -> bool:
+    """Anti-fraud blocked logins. Checked once the credentials are right, so only the
+    account's owner learns of it; the attempt is refunded and the refusal recorded."""
+    if not await LoginRestrictionRepository(uow.session).is_restricted(user_id):
+        return False
+    await UserRepository(uow.session).refund_attempt(user_id)
+    uow.emit(events.login_failed(user_id, client, Reason.LOGIN_FAILURE_REASON_RESTRICTED, now))
+    return True
+
+
+def account_restricted() -> PermissionDenied:
+    return PermissionDenied(
+        "the account is restricted; contact support", reason="ACCOUNT_RESTRICTED"
+    )
 
 
 async def verify_mfa(deps: Deps, cmd: commands.VerifyMfa, client: ClientInfo) -> TokenPair:
@@ -143,6 +175,9 @@ async def verify_mfa(deps: Deps, cmd: commands.VerifyMfa, client: ClientInfo) ->
                 user.id, recovery_code_digest(str(user.id), cmd.recovery_code), now
             )
             failure = Reason.LOGIN_FAILURE_REASON_BAD_RECOVERY_CODE
+        if accepted and await _restricted(uow, user.id, client, now):
+            await uow.commit()
+            raise account_restricted()
         if accepted:
             if not await MfaChallengeRepository(uow.session).consume(challenge, now):
                 raise _invalid_challenge()  # used concurrently: roll the factor back

@@ -14,9 +14,9 @@ from pipworks.events.v1 import antifraud_pb2, ib_pb2, kyc_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
 from pipworks_mtbridge.mt5 import UserRights
 from pipworks_platform.grpc_errors import error_details
-from tests.helpers import eventually
+from tests.helpers import eventually, publish
 from tests.mtbridge.bridge.calls import client, deposit, open_account
-from tests.mtbridge.bridge.support import GROUP, SERVER, Bridge, SimControl, publish, running_bridge
+from tests.mtbridge.bridge.support import GROUP, SERVER, Bridge, SimControl, running_bridge
 from tests.tokens import TokenAuthority
 
 

@@ -10,6 +10,7 @@ from pipworks_identity.adapters.repositories.challenges import (
     TokenPurpose,
 )
 from pipworks_identity.adapters.repositories.recovery_codes import RecoveryCodeRepository
+from pipworks_identity.adapters.repositories.restrictions import LoginRestrictionRepository
 from pipworks_identity.adapters.repositories.service_accounts import (
     ServiceAccountRecord,
     ServiceAccountRepository,
@@ -19,6 +20,7 @@ from pipworks_identity.adapters.repositories.throttle import ThrottleRepository
 from pipworks_identity.adapters.repositories.users import UserRecord, UserRepository
 
 __all__ = [
+    "LoginRestrictionRepository",
     "MfaChallengeRepository",
     "OneTimeTokenRepository",
     "RecoveryCodeRepository",

@@ -222,6 +222,16 @@ class UserRepository:
             sa.update(users).where(users.c.id == user_id).values(roles=roles, updated_at=now)
         )
 
+    async def set_kyc_level(self, user_id: uuid.UUID, level: int, now: datetime) -> bool:
+        """Set the KYC level the kyc service reported; False for an unknown user."""
+        updated = await self._session.scalar(
+            sa.update(users)
+            .where(users.c.id == user_id)
+            .values(kyc_level=level, updated_at=now)
+            .returning(users.c.id)
+        )
+        return updated is not None
+
     async def count_admins_except(self, user_id: uuid.UUID) -> int:
         count = await self._session.scalar(
             sa.select(sa.func.count())
