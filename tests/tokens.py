@@ -6,6 +6,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from pipworks_platform.auth import jwk_from_public_key
+from pipworks_platform.auth import JwksFetch, jwk_from_public_key
 
 ISSUER = "pipworks-identity"
 AUDIENCE = "pipworks"
@@ -31,6 +32,18 @@ class TokenAuthority:
 
     def jwks(self) -> list[dict[str, str]]:
         return [jwk_from_public_key(self.kid, self.key.public_key())]
+
+    def jwks_source(self) -> Callable[[Any], JwksFetch]:
+        """A ServiceDefinition ``jwks_source`` that serves this authority's keys."""
+        keys = self.jwks()
+
+        def source(infra: Any) -> JwksFetch:
+            async def fetch() -> list[dict[str, str]]:
+                return keys
+
+            return fetch
+
+        return source
 
     def jwks_json(self) -> str:
         return json.dumps(self.jwks())

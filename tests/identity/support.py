@@ -14,25 +14,15 @@ from typing import Any
 
 import asyncpg
 import grpc
-import nats
 import pyotp
 from nats.aio.client import Client as NATS
 
 from pipworks.identity.v1 import identity_service_pb2 as pb
 from pipworks.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from pipworks_identity import __version__
 from pipworks_identity.handlers import Deps
-from pipworks_identity.main import DEFINITION, build, build_deps, local_jwks
+from pipworks_identity.main import DEFINITION, build_deps
 from pipworks_identity.settings import IdentitySettings
-from pipworks_platform.auth import AuthInterceptor
-from pipworks_platform.consumer import EventConsumer
-from pipworks_platform.db import create_engine, libpq_dsn
-from pipworks_platform.db.migrations import upgrade_to_head
-from pipworks_platform.events import decode_event
-from pipworks_platform.outbox import OutboxRelay
-from pipworks_platform.runtime import Infrastructure
-from pipworks_platform.server import GrpcServer
-from pipworks_platform.streams import ensure_stream, service_stream
+from tests.harness import InProcessService, in_process
 
 SIGNING_KEY_ID = "sig-test"
 SIGNING_SEED = base64.b64encode(os.urandom(32)).decode()
@@ -78,31 +68,35 @@ def env_for(database_url: str, nats_url: str, port: int, **overrides: Any) -> di
 class Identity:
     """An identity service wired as the runtime wires it, on a real port."""
 
-    port: int
-    database_url: str
+    service: InProcessService
     deps: Deps
-    nats: NATS
-    channel: grpc.aio.Channel
     stub: pb_grpc.IdentityServiceStub
 
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def database_url(self) -> str:
+        return self.service.database_url
+
+    @property
+    def nats(self) -> NATS:
+        return self.service.nats
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        return self.service.channel
+
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(libpq_dsn(self.database_url))
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
+        return await self.service.sql(query, *args)
 
     async def scalar(self, query: str, *args: Any) -> Any:
-        rows = await self.sql(query, *args)
-        return rows[0][0] if rows else None
+        return await self.service.scalar(query, *args)
 
     async def events(self, event_type: str) -> list[Any]:
         """Decoded outbox events of ``event_type`` ("LoginFailed"), in commit order."""
-        full = f"pipworks.events.v1.{event_type}"
-        rows = await self.sql(
-            "SELECT payload FROM outbox_events WHERE event_type = $1 ORDER BY id", full
-        )
-        return [decode_event(full, row["payload"]) for row in rows]
+        return await self.service.outbox(event_type)
 
 
 @contextlib.asynccontextmanager
@@ -114,66 +108,11 @@ async def running_identity(
     consumers: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[Identity]:
-    settings = settings_for(database_url, **overrides)
-    await upgrade_to_head(database_url, DEFINITION.migrations, service="identity")
-    engine = create_engine(database_url, application_name="identity-test", pool_size=10)
-    client = await nats.connect(nats_url)
-    infra = Infrastructure(
-        name="identity",
-        version=__version__,
-        settings=settings,
-        nats=client,
-        engine=engine,
-        jwks_source=local_jwks,
-    )
-    components = await build(infra)
-    infra.api_service_names = [api.full_name for api in components.api]
-    server = GrpcServer(
-        service="identity",
-        address="127.0.0.1:0",
-        api_services=components.api,
-        auth=AuthInterceptor(infra.token_verifier),
-    )
-    port = await server.start()
-    await server.set_ready(True)
-    relay_task = None
-    outbox_relay = None
-    if relay:
-        await ensure_stream(client.jetstream(), service_stream("identity"))
-        outbox_relay = OutboxRelay(service="identity", database_url=database_url, nats=client)
-        relay_task = asyncio.create_task(outbox_relay.run())
-    event_consumers = [
-        EventConsumer(
-            service="identity",
-            nats=client,
-            unit_of_work=infra.unit_of_work,
-            subscription=subscription,
-            fetch_timeout=0.3,
-        )
-        for subscription in (components.subscriptions if consumers else [])
-    ]
-    consumer_tasks = [asyncio.create_task(consumer.run()) for consumer in event_consumers]
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
+    settings = settings_for(database_url, nats_url=nats_url, **overrides)
+    async with in_process(DEFINITION, settings, relay=relay, consumers=consumers) as service:
         yield Identity(
-            port=port,
-            database_url=database_url,
-            deps=build_deps(infra),
-            nats=client,
-            channel=channel,
-            stub=pb_grpc.IdentityServiceStub(channel),
+            service, build_deps(service.infra), pb_grpc.IdentityServiceStub(service.channel)
         )
-    finally:
-        await channel.close()
-        await server.stop(0)
-        for consumer in event_consumers:
-            consumer.stop()
-        await asyncio.wait_for(asyncio.gather(*consumer_tasks, return_exceptions=True), timeout=15)
-        if outbox_relay is not None and relay_task is not None:
-            outbox_relay.stop()
-            await relay_task
-        await client.close()
-        await engine.dispose()
 
 
 def bearer(token: str, **extra: str) -> tuple[tuple[str, str], ...]:

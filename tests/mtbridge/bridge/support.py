@@ -3,7 +3,6 @@ simulator's control API, events on NATS, and database probes."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -12,27 +11,19 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import grpc
-import nats
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from pipworks.mtbridge.v1 import mtbridge_service_pb2_grpc as pb_grpc
 from pipworks_devstack.mt5sim import DEFAULT_MANAGER_LOGIN, DEFAULT_MANAGER_PASSWORD
-from pipworks_mtbridge import __version__
 from pipworks_mtbridge.handlers import Deps
 from pipworks_mtbridge.main import DEFINITION, assemble, build_deps
 from pipworks_mtbridge.mt5 import Mt5Client
 from pipworks_mtbridge.settings import MtBridgeSettings
-from pipworks_platform.auth import AuthInterceptor
-from pipworks_platform.consumer import EventConsumer
-from pipworks_platform.db import create_engine, libpq_dsn
-from pipworks_platform.db.migrations import upgrade_to_head
 from pipworks_platform.events import decode_event
-from pipworks_platform.outbox import OutboxRelay
-from pipworks_platform.runtime import Infrastructure
-from pipworks_platform.server import GrpcServer
-from pipworks_platform.streams import ensure_stream, service_stream
+from pipworks_platform.runtime import Components, Infrastructure
+from pipworks_platform.streams import service_stream
+from tests.harness import InProcessService, in_process
 from tests.tokens import TokenAuthority
 
 SERVER = "mt5-live"
@@ -81,46 +72,31 @@ def env_for(database_url: str, nats_url: str, sim_url: str, **overrides: Any) ->
 class Bridge:
     """The bridge wired as the runtime wires it, on a real port."""
 
-    port: int
-    database_url: str
+    service: InProcessService
     deps: Deps
-    nats: NATS
     stub: pb_grpc.MtBridgeServiceStub
 
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def database_url(self) -> str:
+        return self.service.database_url
+
+    @property
+    def nats(self) -> NATS:
+        return self.service.nats
+
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        return await sql(self.database_url, query, *args)
+        return await self.service.sql(query, *args)
 
     async def scalar(self, query: str, *args: Any) -> Any:
-        rows = await self.sql(query, *args)
-        return rows[0][0] if rows else None
+        return await self.service.scalar(query, *args)
 
     async def outbox(self, event_type: str) -> list[Any]:
         """Decoded outbox events of ``event_type`` ("MtAccountOpened"), in commit order."""
-        full = f"pipworks.events.v1.{event_type}"
-        rows = await self.sql(
-            "SELECT payload FROM outbox_events WHERE event_type = $1 ORDER BY id", full
-        )
-        return [decode_event(full, row["payload"]) for row in rows]
-
-
-async def sql(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(libpq_dsn(database_url))
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
-
-
-def static_jwks(authority: TokenAuthority) -> Callable[[Infrastructure], Any]:
-    def source(infra: Infrastructure):  # type: ignore[no-untyped-def]
-        keys = authority.jwks()
-
-        async def fetch():  # type: ignore[no-untyped-def]
-            return keys
-
-        return fetch
-
-    return source
+        return await self.service.outbox(event_type)
 
 
 @contextlib.asynccontextmanager
@@ -137,64 +113,23 @@ async def running_bridge(
     **overrides: Any,
 ) -> AsyncIterator[Bridge]:
     settings = MtBridgeSettings(**settings_for(database_url, nats_url, sim_url, **overrides))
-    assert DEFINITION.migrations is not None
-    await upgrade_to_head(database_url, DEFINITION.migrations, service="mtbridge")
-    engine = create_engine(database_url, application_name="mtbridge-test", pool_size=10)
-    client = await nats.connect(nats_url)
-    infra = Infrastructure(
-        name="mtbridge",
-        version=__version__,
-        settings=settings,
-        nats=client,
-        engine=engine,
-        jwks_source=static_jwks(authority),
-    )
-    deps = build_deps(infra)
-    if wrap is not None:
-        deps = wrap(deps)
-    components = assemble(deps, infra)
-    infra.api_service_names = [api.full_name for api in components.api]
-    server = GrpcServer(
-        service="mtbridge",
-        address="127.0.0.1:0",
-        api_services=components.api,
-        auth=AuthInterceptor(infra.token_verifier),
-    )
-    port = await server.start()
-    await server.set_ready(True)
-    tasks: list[asyncio.Task[None]] = []
-    stoppers: list[Callable[[], None]] = []
-    if relay:
-        await ensure_stream(client.jetstream(), service_stream("mtbridge"))
-        outbox_relay = OutboxRelay(service="mtbridge", database_url=database_url, nats=client)
-        tasks.append(asyncio.create_task(outbox_relay.run()))
-        stoppers.append(outbox_relay.stop)
-    if consumers:
-        for subscription in components.subscriptions:
-            consumer = EventConsumer(
-                service="mtbridge",
-                nats=client,
-                unit_of_work=infra.unit_of_work,
-                subscription=subscription,
-                fetch_timeout=0.3,
-            )
-            tasks.append(asyncio.create_task(consumer.run()))
-            stoppers.append(consumer.stop)
-    if loops:
-        tasks += [asyncio.create_task(job()) for job in components.background]
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield Bridge(port, database_url, deps, client, pb_grpc.MtBridgeServiceStub(channel))
-    finally:
-        await channel.close()
-        await server.stop(0)
-        for stop in stoppers:
-            stop()
-        for hook in components.on_stop:
-            await hook()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=15)
-        await client.close()
-        await engine.dispose()
+    built: list[Deps] = []
+
+    def build(infra: Infrastructure) -> Components:
+        deps = build_deps(infra)
+        built.append(wrap(deps) if wrap is not None else deps)
+        return assemble(built[0], infra)
+
+    async with in_process(
+        DEFINITION,
+        settings,
+        build=build,
+        jwks_source=authority.jwks_source(),
+        relay=relay,
+        consumers=consumers,
+        background=loops,
+    ) as service:
+        yield Bridge(service, built[0], pb_grpc.MtBridgeServiceStub(service.channel))
 
 
 # -- the simulator --------------------------------------------------------------------

@@ -15,9 +15,10 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from pipworks_devstack.testing import free_port
+from tests.harness import sql
 from tests.helpers import eventually, wait_serving
 from tests.mtbridge.bridge.calls import deposit, open_account
-from tests.mtbridge.bridge.support import SimControl, env_for, running_bridge, sql, stream_events
+from tests.mtbridge.bridge.support import SimControl, env_for, running_bridge, stream_events
 from tests.tokens import TokenAuthority
 
 LOGINS = 4
