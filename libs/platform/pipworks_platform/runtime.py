@@ -3,7 +3,8 @@
 A service's ``main.py`` describes itself with a :class:`ServiceDefinition` whose
 ``build`` function is its composition root (it wires handlers, repositories and
 servicers from the :class:`Infrastructure` it is given). :func:`run_service` does the
-rest, in order: settings → logging → tracing → metrics → migrations → database →
+rest, in order: settings → logging → tracing → metrics → migrations (applied, or with
+``PIPWORKS_MIGRATE_ON_START=false`` awaited from the migration job) → database →
 NATS → gRPC server → outbox relay and consumers → ready. On SIGTERM it unwinds:
 health NOT_SERVING → drain delay → stop accepting calls and let in-flight ones finish
 within the grace period → stop consumers and relay → drain NATS → dispose the engine.
@@ -47,7 +48,7 @@ from pipworks_platform.consumer import EventConsumer, Subscription
 from pipworks_platform.crypto import FieldCipher, Keyring
 from pipworks_platform.db.engine import create_engine, session_factory
 from pipworks_platform.db.errors import is_transient_db_error
-from pipworks_platform.db.migrations import upgrade_to_head
+from pipworks_platform.db.migrations import SchemaBehind, check_at_head, upgrade_to_head
 from pipworks_platform.db.unit_of_work import UnitOfWorkFactory
 from pipworks_platform.logging import configure_logging
 from pipworks_platform.messaging import connect_nats
@@ -164,8 +165,12 @@ def run_service(definition: ServiceDefinition, argv: Sequence[str] | None = None
         from pipworks_platform.audit.cli import verify_audit
 
         raise SystemExit(verify_audit(definition.name))
+    # Migrating needs the database URL only, so the migration job (a Helm hook that runs
+    # before the release's ConfigMaps and Secrets exist) is not held to the service's
+    # own settings.
+    settings_type = ServiceSettings if args.command == "migrate" else definition.settings_type
     try:
-        settings = definition.settings_type.from_env()
+        settings = settings_type.from_env()
         if definition.migrations is not None:
             settings.require_database_url()
     except SettingsError as exc:
@@ -189,6 +194,10 @@ def run_service(definition: ServiceDefinition, argv: Sequence[str] | None = None
     except SettingsError as exc:
         log.error("invalid configuration", problems=exc.problems)
         raise SystemExit(2) from None
+    except SchemaBehind as exc:
+        log.error("database not migrated", service=exc.service, pending=exc.pending)
+        print(f"pipworks-{definition.name}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
     finally:
         shutdown_tracing(provider)
 
@@ -231,7 +240,10 @@ class ServiceProcess:
         self._metrics.start()
         if definition.migrations is not None:
             url = settings.require_database_url()
-            if not await self._retry_until_stopped("migrations", self._migrate, url):
+            if settings.migrate_on_start:
+                if not await self._retry_until_stopped("migrations", self._migrate, url):
+                    return False
+            elif not await self._wait_for_schema(url):
                 return False
             self._engine = create_engine(
                 url, application_name=f"pipworks-{self.name}", pool_size=settings.database_pool_size
@@ -291,6 +303,35 @@ class ServiceProcess:
     async def _migrate(self, url: str) -> None:
         assert self._definition.migrations is not None
         await upgrade_to_head(url, self._definition.migrations, service=self.name)
+
+    async def _wait_for_schema(self, url: str) -> bool:
+        """Wait for the migration job to bring the database to head (never migrate here).
+
+        Raises :class:`SchemaBehind` when ``migration_wait_seconds`` pass first, so the
+        process exits naming the pending revisions instead of serving an old schema.
+        """
+        assert self._definition.migrations is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.migration_wait_seconds
+        backoff = Backoff(maximum=5.0)
+        while not self._stopping.is_set():
+            try:
+                await check_at_head(url, self._definition.migrations, service=self.name)
+                return True
+            except SchemaBehind as exc:
+                if loop.time() >= deadline:
+                    raise
+                log.warning("waiting for migrations", service=self.name, pending=exc.pending)
+            except Exception as exc:
+                if not _is_retryable(exc):
+                    raise
+                log.warning("waiting for dependency", step="schema check", error=repr(exc))
+            delay, remaining = backoff.next_delay(), deadline - loop.time()
+            if remaining > 0:
+                delay = min(delay, remaining)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+        return False
 
     async def _run_relay(self) -> None:
         assert self._relay is not None

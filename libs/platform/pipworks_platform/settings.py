@@ -47,6 +47,11 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # true: apply pending migrations at start-up (under an advisory lock). false: a separate
+    # job owns them (`pipworks migrate <service>`, the Helm hook) and the service waits up
+    # to migration_wait_seconds for the database to reach head before it starts serving.
+    migrate_on_start: bool = True
+    migration_wait_seconds: float = Field(default=300.0, ge=0, le=3600)
     nats_url: str = "nats://127.0.0.1:4222"
     stream_replicas: int = Field(default=1, ge=1, le=5)
     encryption_keys: SecretStr | None = None
