@@ -43,22 +43,10 @@ async def sql(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]
         await conn.close()
 
 
-@dataclass
-class InProcessService:
-    """The running pieces, and probes of the service's database."""
+class DatabaseProbes:
+    """Reads of a service's database for assertions; needs a ``database_url``."""
 
-    name: str
-    port: int
     database_url: str
-    infra: Infrastructure
-    components: Components
-    nats: NATS
-    channel: grpc.aio.Channel
-    _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         return await sql(self.database_url, query, *args)
@@ -74,6 +62,24 @@ class InProcessService:
             "SELECT payload FROM outbox_events WHERE event_type = $1 ORDER BY id", full
         )
         return [decode_event(full, row["payload"]) for row in rows]
+
+
+@dataclass
+class InProcessService(DatabaseProbes):
+    """The running pieces, and probes of the service's database."""
+
+    name: str
+    port: int
+    database_url: str
+    infra: Infrastructure
+    components: Components
+    nats: NATS
+    channel: grpc.aio.Channel
+    _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
 
 @contextlib.asynccontextmanager

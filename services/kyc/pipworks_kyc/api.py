@@ -50,8 +50,10 @@ class KycApi(pb_grpc.KycServiceServicer):
         self, request: pb.GetMyRequirementsRequest, context: Context
     ) -> pb.GetMyRequirementsResponse:
         user = conv.caller_id(_actor())
+        if request.client_type not in conv.CLIENT_TYPES:
+            raise InvalidArgument.for_field("client_type", "is not a known client type")
         template = await applications.my_requirements(
-            self._deps, user, conv.CLIENT_TYPES.get(request.client_type, conv.CLIENT_TYPES[0])
+            self._deps, user, conv.CLIENT_TYPES[request.client_type]
         )
         return pb.GetMyRequirementsResponse(template=conv.template_to_proto(template))
 

@@ -1,0 +1,1 @@
+"""Adapters of the kyc service: tables, repositories, blob stores, providers."""

@@ -1,0 +1,1 @@
+"""The KYC domain: requirement templates, applications, documents and risk. Pure Python."""

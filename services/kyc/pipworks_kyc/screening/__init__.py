@@ -1,0 +1,1 @@
+"""Sanctions and PEP screening: list loaders, name normalisation and an in-memory matcher."""
