@@ -26,6 +26,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -78,9 +79,14 @@ class InboundEvent:
     message: Message
     occurred_at: datetime | None
     delivery: int
+    # The producer's trace context (from the message headers), for spans a batch handler
+    # starts per event so each joins its own producer's trace.
+    trace_context: Context | None = None
 
 
 Handler = Callable[[InboundEvent, UnitOfWork], Awaitable[None]]
+# Applies several first deliveries in one transaction, in stream order.
+BatchHandler = Callable[[Sequence[InboundEvent], UnitOfWork], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -100,6 +106,10 @@ class Subscription:
     batch_size: int = 64
     stream_replicas: int = 1
     deliver_policy: DeliverPolicy = field(default=DeliverPolicy.ALL)
+    # When set, a fetch of first deliveries is applied by one call in one transaction
+    # (one inbox insert); if that fails, the batch is applied event by event through
+    # ``handler``, so a poison event is retried and dead-lettered on its own.
+    batch_handler: BatchHandler | None = None
 
     @property
     def stream(self) -> str:
@@ -154,6 +164,8 @@ class EventConsumer:
                     psub = await self._subscribe()
                     backoff.reset()
                 messages = await self._fetch(psub)
+                if self._batchable(messages) and await self._process_batch(messages):
+                    continue
                 for index, msg in enumerate(messages):
                     if self._stopping.is_set():
                         await _release(messages[index:])
@@ -252,6 +264,76 @@ class EventConsumer:
             CONSUMER_HANDLER_LATENCY.labels(*self._labels).observe(time.perf_counter() - started)
             CONSUMER_PROCESSED.labels(*self._labels, "applied" if applied else "duplicate").inc()
             await self._acknowledge(msg)
+
+    def _batchable(self, messages: Sequence[Msg]) -> bool:
+        return (
+            self._sub.batch_handler is not None
+            and len(messages) > 1
+            and all(m.metadata.num_delivered == 1 for m in messages)
+        )
+
+    async def _process_batch(self, messages: Sequence[Msg]) -> bool:
+        """Apply and ack a whole batch; False leaves it to the one-by-one path."""
+        try:
+            events = [_decode(msg, 1) for msg in messages]
+        except (UnknownEventError, DecodeError, ValueError):
+            return False  # the one-by-one path dead-letters the undecodable message
+        with tracer.start_as_current_span(
+            f"{self.durable} batch",
+            kind=SpanKind.CONSUMER,
+            links=[
+                trace.Link(trace.get_current_span(e.trace_context).get_span_context())
+                for e in events
+            ],
+            attributes={
+                "messaging.system": "nats",
+                "messaging.consumer.group.name": self.durable,
+                "messaging.batch.message_count": len(events),
+            },
+        ):
+            started = time.perf_counter()
+            try:
+                applied = await self._apply_batch(events)
+            except Exception as exc:
+                log.warning(
+                    "batch failed; applying its events one by one",
+                    consumer=self.durable,
+                    size=len(events),
+                    error=f"{type(exc).__name__}: {exc}"[:MAX_REASON_LENGTH],
+                )
+                return False
+        CONSUMER_HANDLER_LATENCY.labels(*self._labels).observe(time.perf_counter() - started)
+        CONSUMER_PROCESSED.labels(*self._labels, "applied").inc(applied)
+        CONSUMER_PROCESSED.labels(*self._labels, "duplicate").inc(len(events) - applied)
+        for msg in messages:
+            await self._acknowledge(msg)
+        return True
+
+    async def _apply_batch(self, events: Sequence[InboundEvent]) -> int:
+        """Claim every inbox row in one statement; apply the fresh events once each."""
+        assert self._sub.batch_handler is not None
+        async with self._uow() as uow:
+            claimed = await uow.session.execute(
+                pg_insert(inbox)
+                .values(
+                    [
+                        {"consumer": self.durable, "event_id": e.event_id, "subject": e.subject}
+                        for e in events
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            fresh = {row[0] for row in claimed.all()}
+            todo: list[InboundEvent] = []
+            for event in events:  # the same event twice in one fetch applies once
+                if event.event_id in fresh:
+                    fresh.discard(event.event_id)
+                    todo.append(event)
+            if todo:
+                await self._sub.batch_handler(todo, uow)
+            await uow.commit()
+            return len(todo)
 
     async def _apply(self, event: InboundEvent) -> bool:
         """Apply once: False when the inbox shows the event was already applied."""
@@ -357,4 +439,5 @@ def _decode(msg: Msg, delivery: int) -> InboundEvent:
         message=decode_event(event_type, msg.data),
         occurred_at=datetime.fromisoformat(occurred).astimezone(UTC) if occurred else None,
         delivery=delivery,
+        trace_context=extract_trace_context(headers),
     )

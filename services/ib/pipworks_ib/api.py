@@ -15,6 +15,7 @@ from pipworks.common.v1 import pagination_pb2, service_info_pb2
 from pipworks.ib.v1 import ib_service_pb2 as pb
 from pipworks.ib.v1 import ib_service_pb2_grpc
 from pipworks_ib import validation as check
+from pipworks_ib.domain.engine import explain
 from pipworks_ib.domain.money import to_text
 from pipworks_ib.handlers import partners, plans, queries, statements
 from pipworks_ib.handlers.context import Caller, Deps
@@ -61,12 +62,15 @@ def link_message(row: Row) -> pb.ReferralLink:
     )
 
 
+def _json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
 def ledger_message(row: Row) -> pb.LedgerEntry:
     explanation = Struct()
-    raw = row["explanation"]
-    explanation.update(
-        json.loads(json.dumps(raw if isinstance(raw, dict) else json.loads(raw), default=str))
-    )
+    own, facts = _json(row["explanation"]), _json(row["facts"]) or {}
+    full = explain(facts, row["rule_id"], row["level"], own)
+    explanation.update(json.loads(json.dumps(full, default=str)))
     return pb.LedgerEntry(
         entry_id=str(row["id"]),
         kind=pb.ENTRY_KIND_REVERSAL if row["entry_kind"] == "reversal" else pb.ENTRY_KIND_ACCRUAL,

@@ -9,7 +9,6 @@ from typing import cast
 from pipworks.ib.v1 import ib_service_pb2, ib_service_pb2_grpc
 from pipworks_ib import __version__
 from pipworks_ib.api import IbApi
-from pipworks_ib.batching import BatchingConsumer
 from pipworks_ib.consumers import (
     ANTIFRAUD_SUBJECTS,
     BRIDGE_SUBJECTS,
@@ -52,29 +51,15 @@ def subscriptions(consumers: Consumers) -> list[Subscription]:
 
 
 def bridge_subscription(consumers: Consumers, batch_size: int) -> Subscription:
+    """Accounts, deals and balances in one ordered consumer; a fetch applies as one batch."""
     return Subscription(
         durable=BRIDGE_DURABLE,
         subjects=BRIDGE_SUBJECTS,
         handler=consumers.on_bridge_event,
+        batch_handler=consumers.on_bridge_batch,
         max_deliver=EVENT_RETRIES,
         backoff=EVENT_BACKOFF,
         batch_size=batch_size,
-    )
-
-
-def bridge_consumer(
-    infra: Infrastructure, consumers: Consumers, *, fetch_timeout: float = 2.0
-) -> BatchingConsumer:
-    settings = cast(IbSettings, infra.settings)
-    if infra.nats is None:
-        raise RuntimeError("the ib service consumes the bridge's events and needs NATS")
-    return BatchingConsumer(
-        batch_handler=consumers.on_bridge_batch,
-        service=infra.name,
-        nats=infra.nats,
-        unit_of_work=infra.unit_of_work,
-        subscription=bridge_subscription(consumers, settings.ib_consumer_batch_size),
-        fetch_timeout=fetch_timeout,
     )
 
 
@@ -84,19 +69,16 @@ def build(infra: Infrastructure) -> Components:
 
 def assemble(deps: Deps, infra: Infrastructure) -> Components:
     consumers = Consumers(deps)
-    bridge = bridge_consumer(infra, consumers)
-
-    async def stop_bridge() -> None:
-        bridge.stop()
-
+    settings = cast(IbSettings, infra.settings)
     api = ApiService.of(
         ib_service_pb2, ib_service_pb2_grpc, "IbService", IbApi(deps, infra.service_info)
     )
     return Components(
         api=[api],
-        subscriptions=subscriptions(consumers),
-        background=[bridge.run],
-        on_stop=[stop_bridge],
+        subscriptions=[
+            *subscriptions(consumers),
+            bridge_subscription(consumers, settings.ib_consumer_batch_size),
+        ],
     )
 
 

@@ -19,6 +19,7 @@ from pipworks_platform.consumer import (
     HEADER_DL_DELIVERIES,
     HEADER_DL_REASON,
     EventConsumer,
+    PermanentError,
     Subscription,
 )
 from pipworks_platform.db import libpq_dsn
@@ -307,3 +308,95 @@ async def test_database_outage_delays_events_but_never_dead_letters_them(
     dead = await js.stream_info(deadletter_stream().name)
     assert dead.state.messages == 0
     assert retried._value.get() - retried_before > 10  # far past max_deliver=2
+
+
+async def test_a_batch_applies_in_one_call_and_a_poison_event_falls_out_alone(
+    sample_db, uow_factory, nats_client
+):
+    js = nats_client.jetstream()
+    await ensure_stream(js, service_stream(SERVICE))
+    twice = await _publish(js, "twice")
+    await _publish(js, "twice", event_id=twice, msg_id=f"resend-{twice}")  # same event id
+    for user in ("a", "b", "poison", "c"):
+        await _publish(js, user)
+    batches: list[list[str]] = []
+
+    async def batch_handler(events, uow):
+        batches.append([e.message.user_id for e in events])
+        for event in events:
+            if event.message.user_id == "poison":
+                raise PermanentError("poison in the batch")
+            await recorder(CONSUMER)(event, uow)
+
+    async def handler(event, uow):
+        if event.message.user_id == "poison":
+            raise PermanentError("poison on its own")
+        await recorder(CONSUMER)(event, uow)
+
+    consumer = EventConsumer(
+        service=SERVICE,
+        nats=nats_client,
+        unit_of_work=uow_factory,
+        subscription=Subscription(
+            durable=CONSUMER,
+            subjects=[SUBJECT],
+            handler=handler,
+            batch_handler=batch_handler,
+            batch_size=10,
+        ),
+        fetch_timeout=0.3,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        [parked] = await _deadletters(js, 1)
+        await eventually(lambda: _applied(sample_db), until=lambda a: len(a) == 4)
+    finally:
+        consumer.stop()
+        await task
+    # One call for the whole fetch (the repeated event id only once); it failed, so the
+    # events went one by one: the good ones applied, the poison parked with its reason.
+    assert batches == [["twice", "a", "b", "poison", "c"]]
+    assert sorted(await _applied(sample_db)) == ["a", "b", "c", "twice"]
+    assert parked.headers[HEADER_DL_REASON] == "PermanentError: poison on its own"
+
+
+async def test_a_clean_batch_commits_once_with_every_inbox_row(sample_db, uow_factory, nats_client):
+    js = nats_client.jetstream()
+    await ensure_stream(js, service_stream(SERVICE))
+    users = [f"user-{i}" for i in range(6)]
+    for user in users:
+        await _publish(js, user)
+    sizes: list[int] = []
+
+    async def batch_handler(events, uow):
+        sizes.append(len(events))
+        for event in events:
+            assert event.trace_context is not None
+            await recorder(CONSUMER)(event, uow)
+
+    consumer = EventConsumer(
+        service=SERVICE,
+        nats=nats_client,
+        unit_of_work=uow_factory,
+        subscription=Subscription(
+            durable=CONSUMER,
+            subjects=[SUBJECT],
+            handler=recorder(CONSUMER),
+            batch_handler=batch_handler,
+            batch_size=10,
+        ),
+        fetch_timeout=0.3,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _applied(sample_db), until=lambda a: len(a) == 6)
+        info = await eventually(
+            lambda: _consumer_info(js), until=lambda i: i is not None and i.num_ack_pending == 0
+        )
+    finally:
+        consumer.stop()
+        await task
+    assert sum(sizes) == 6
+    assert len(sizes) < 6  # fetched together, applied together
+    assert sorted(await _applied(sample_db)) == sorted(users)
+    assert info.num_pending == 0

@@ -1,0 +1,1 @@
+"""Use cases of the ib service; each takes the dependencies and runs its own transaction."""
