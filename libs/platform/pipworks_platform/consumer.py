@@ -43,6 +43,7 @@ from pipworks_platform.events import (
     decode_event,
 )
 from pipworks_platform.metrics import (
+    CONSUMER_BATCHES,
     CONSUMER_HANDLER_LATENCY,
     CONSUMER_LAG,
     CONSUMER_PROCESSED,
@@ -301,8 +302,10 @@ class EventConsumer:
                     size=len(events),
                     error=f"{type(exc).__name__}: {exc}"[:MAX_REASON_LENGTH],
                 )
+                CONSUMER_BATCHES.labels(*self._labels, "failed").inc()
                 return False
         CONSUMER_HANDLER_LATENCY.labels(*self._labels).observe(time.perf_counter() - started)
+        CONSUMER_BATCHES.labels(*self._labels, "applied").inc()
         CONSUMER_PROCESSED.labels(*self._labels, "applied").inc(applied)
         CONSUMER_PROCESSED.labels(*self._labels, "duplicate").inc(len(events) - applied)
         for msg in messages:

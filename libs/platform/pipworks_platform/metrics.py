@@ -30,6 +30,12 @@ CONSUMER_PROCESSED = Counter(
     "Events handled by a consumer, by outcome (applied, duplicate, retried, dead_lettered).",
     ["service", "consumer", "outcome"],
 )
+CONSUMER_BATCHES = Counter(
+    "pipworks_consumer_batches_total",
+    "Fetched batches a batch handler applied in one transaction, or gave back to the "
+    "one-by-one path (outcome applied, failed).",
+    ["service", "consumer", "outcome"],
+)
 CONSUMER_REDELIVERIES = Counter(
     "pipworks_consumer_redeliveries_total",
     "Messages received with a delivery count above one.",

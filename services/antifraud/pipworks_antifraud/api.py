@@ -29,6 +29,12 @@ def _actor() -> str:
     return require_principal().subject
 
 
+def _severity(value: int) -> int:
+    if value not in (0, *v.SEVERITY_NAMES):
+        raise InvalidArgument.for_field("min_severity", "is not a known severity")
+    return int(value)
+
+
 def _score(value: Any) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
 
@@ -203,7 +209,7 @@ class AntifraudApi(pb_grpc.AntifraudServiceServicer):
         page = await self._staff.list_alerts(
             user_id=v.uuid_field(request.user_id, "user_id", required=False),
             rule_id=v.text(request.rule_id, "rule_id", required=False, maximum=63),
-            min_severity=int(request.min_severity),
+            min_severity=_severity(request.min_severity),
             case_id=v.uuid_field(request.case_id, "case_id", required=False),
             page_size=v.page_size(request.page_size),
             token=request.page_token,

@@ -15,11 +15,10 @@ from pipworks_antifraud import __version__
 from pipworks_antifraud.api import AntifraudApi
 from pipworks_antifraud.domain.engine import EngineConfig
 from pipworks_antifraud.domain.geo import GeoResolver, IpRangeTable, NoGeo
-from pipworks_antifraud.handlers.batches import BatchEventConsumer
 from pipworks_antifraud.handlers.staff import Staff
 from pipworks_antifraud.handlers.stream import Detector, RestrictionExpiry, RuleBook, StateCache
 from pipworks_antifraud.settings import AntifraudSettings
-from pipworks_platform.consumer import Handler, Subscription
+from pipworks_platform.consumer import BatchHandler, Handler, Subscription
 from pipworks_platform.runtime import Components, Infrastructure, ServiceDefinition, run_service
 from pipworks_platform.server import ApiService
 
@@ -74,38 +73,29 @@ def build_deps(infra: Infrastructure, geo: GeoResolver | None = None) -> Deps:
         rulebook=rulebook,
         detector=Detector(rulebook, geo if geo is not None else load_geo(settings), cache),
         staff=Staff(infra.unit_of_work, rulebook, cache),
-        expiry=RestrictionExpiry(infra.unit_of_work, settings.antifraud_expiry_interval_seconds),
+        expiry=RestrictionExpiry(
+            infra.unit_of_work,
+            settings.antifraud_expiry_interval_seconds,
+            retention_days=settings.antifraud_event_retention_days,
+        ),
     )
 
 
-def subscriptions(handler: Handler, batch_size: int = 64) -> list[Subscription]:
+def subscriptions(
+    handler: Handler, batch_handler: BatchHandler, batch_size: int = 64
+) -> list[Subscription]:
+    """One durable per producing service; a fetched batch applies in one transaction."""
     return [
         Subscription(
             durable=durable,
             subjects=subjects,
             handler=handler,
+            batch_handler=batch_handler,
             max_deliver=EVENT_RETRIES,
             backoff=EVENT_BACKOFF,
             batch_size=batch_size,
         )
         for durable, subjects in CONSUMED.items()
-    ]
-
-
-def batch_consumers(deps: Deps, infra: Infrastructure) -> list[BatchEventConsumer]:
-    """One durable per producing service, each applying a fetched batch per transaction."""
-    settings = cast(AntifraudSettings, infra.settings)
-    if infra.nats is None:
-        raise RuntimeError("antifraud consumes events: it needs NATS")
-    return [
-        BatchEventConsumer(
-            batch_handler=deps.detector.handle_batch,
-            service=infra.name,
-            nats=infra.nats,
-            unit_of_work=infra.unit_of_work,
-            subscription=subscription,
-        )
-        for subscription in subscriptions(deps.detector.handle, settings.antifraud_fetch_batch)
     ]
 
 
@@ -124,11 +114,7 @@ def assemble(deps: Deps, infra: Infrastructure) -> Components:
         stopping.set()
 
     api = AntifraudApi(deps.staff, infra.service_info)
-    consumers = batch_consumers(deps, infra)
-
-    async def stop_consumers() -> None:
-        for consumer in consumers:
-            consumer.stop()
+    detector = deps.detector
 
     return Components(
         api=[
@@ -136,10 +122,11 @@ def assemble(deps: Deps, infra: Infrastructure) -> Components:
                 antifraud_service_pb2, antifraud_service_pb2_grpc, "AntifraudService", api
             )
         ],
-        # The consumers run as background jobs: the platform's per-message consumer is
-        # their fallback for a batch that fails, not their main path.
-        background=[*(c.run for c in consumers), deps.expiry.run, refresh_rules],
-        on_stop=[stop_consumers, deps.expiry.stop, stop_refresh],
+        subscriptions=subscriptions(
+            detector.handle, detector.handle_batch, settings.antifraud_fetch_batch
+        ),
+        background=[deps.expiry.run, refresh_rules],
+        on_stop=[deps.expiry.stop, stop_refresh],
     )
 
 

@@ -101,3 +101,37 @@ async def test_an_event_for_an_unknown_user_is_dead_lettered_not_retried_forever
         "PIPWORKS_DEADLETTER", "pipworks.deadletter.identity.identity-kyc-levels"
     )
     assert "unknown user" in (parked.headers or {}).get("Pipworks-Dead-Letter-Reason", "")
+
+
+async def test_logins_stay_refused_while_any_login_restriction_remains(
+    consuming: Identity, nats_client: NATS
+) -> None:
+    js = nats_client.jetstream()
+    email = "twice-restricted@example.com"
+    user = (await register(consuming.stub, email)).user_id
+    for restriction_id in ("r-a", "r-b"):
+        await publish(
+            js,
+            antifraud_pb2.AntifraudClientRestricted(
+                user_id=user, login=True, restriction_id=restriction_id, reason="ATO"
+            ),
+            str(uuid.uuid4()),
+        )
+    # r-a goes while r-b still blocks logins: anti-fraud says so with login=false.
+    await publish(
+        js,
+        antifraud_pb2.AntifraudClientUnrestricted(user_id=user, restriction_id="r-a"),
+        str(uuid.uuid4()),
+    )
+    await eventually(lambda: inbox_count(consuming), until=lambda n: n == 3)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await consuming.stub.Login(pb.LoginRequest(email=email, password=PASSWORD))
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+    await publish(
+        js,
+        antifraud_pb2.AntifraudClientUnrestricted(user_id=user, login=True, restriction_id="r-b"),
+        str(uuid.uuid4()),
+    )
+    await eventually(lambda: inbox_count(consuming), until=lambda n: n == 4)
+    assert (await login_tokens(consuming.stub, email)).access_token

@@ -57,6 +57,23 @@ async def test_state_and_event_commit_together_or_not_at_all(sample_db, uow_fact
     assert await _scalar(sample_db, "SELECT subject FROM outbox_events") == SUBJECT
 
 
+async def test_after_commit_callbacks_run_only_when_the_transaction_commits(uow_factory):
+    ran: list[str] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        async with uow_factory() as uow:
+            uow.after_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("boom")
+    async with uow_factory() as uow:
+        uow.after_commit(lambda: ran.append("first"))
+        await uow.session.execute(sa.insert(notes).values(id=uuid.uuid4(), text="kept"))
+        assert ran == []
+        await uow.commit()
+        uow.after_commit(lambda: ran.append("second"))
+        await uow.rollback()
+        await uow.commit()
+    assert ran == ["first"]
+
+
 async def test_relay_publishes_in_commit_order_with_event_id_as_msg_id(
     sample_db, uow_factory, nats_client: NATS
 ):

@@ -11,6 +11,7 @@ see ``make bench``): bulk work should emit many events from one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -38,6 +39,7 @@ class UnitOfWork:
         self._channel = outbox_channel(service)
         self._session: AsyncSession | None = None
         self._pending: list[OutgoingEvent] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -48,6 +50,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._sessions()
         self._pending = []
+        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -58,6 +61,7 @@ class UnitOfWork:
     ) -> None:
         session, self._session = self._session, None
         self._pending = []
+        self._after_commit = []
         if session is not None:
             await session.rollback()
             await session.close()
@@ -71,6 +75,11 @@ class UnitOfWork:
     @property
     def pending_events(self) -> tuple[OutgoingEvent, ...]:
         return tuple(self._pending)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction commits (metrics of what it did);
+        dropped if it rolls back."""
+        self._after_commit.append(callback)
 
     async def commit(self) -> None:
         session = self.session
@@ -88,9 +97,13 @@ class UnitOfWork:
             await session.execute(sa.insert(outbox), rows)
         await session.commit()
         self._pending = []
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         self._pending = []
+        self._after_commit = []
         await self.session.rollback()
 
 

@@ -61,11 +61,13 @@ class Consumers:
                 )
                 log.info("login restricted", user_id=str(user_id), sessions_ended=ended)
         elif isinstance(message, antifraud_pb2.AntifraudClientUnrestricted):
-            if not message.login:
+            # Records are kept per restriction: lifting one drops it whatever the flags say
+            # (another restriction may still block logins and keeps its own record).
+            if not message.restriction_id and not message.login:
                 return
             user_id = _uuid(message.user_id)
-            await LoginRestrictionRepository(uow.session).lift(user_id, message.restriction_id)
-            log.info("login restriction lifted", user_id=str(user_id))
+            if await LoginRestrictionRepository(uow.session).lift(user_id, message.restriction_id):
+                log.info("login restriction lifted", user_id=str(user_id))
         else:
             raise PermanentError(f"unexpected event type {type(message).__name__}")
 
