@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 
 from pipworks.events.v1 import antifraud_pb2, identity_pb2, kyc_pb2
 from pipworks.identity.v1 import identity_service_pb2 as pb
@@ -94,12 +96,16 @@ async def test_an_event_for_an_unknown_user_is_dead_lettered_not_retried_forever
     js = nats_client.jetstream()
     stranger = kyc_pb2.KycApplicationApproved(user_id=str(uuid.uuid4()), level=2)
     await publish(js, stranger, str(uuid.uuid4()))
-    await eventually(
-        lambda: js.stream_info("PIPWORKS_DEADLETTER"), until=lambda i: i.state.messages == 1
-    )
-    parked = await js.get_last_msg(
-        "PIPWORKS_DEADLETTER", "pipworks.deadletter.identity.identity-kyc-levels"
-    )
+
+    async def parked_message() -> Any:
+        try:
+            return await js.get_last_msg(
+                "PIPWORKS_DEADLETTER", "pipworks.deadletter.identity.identity-kyc-levels"
+            )
+        except NotFoundError:  # the stream, or the message, is not there yet
+            return None
+
+    parked = await eventually(parked_message, until=lambda m: m is not None)
     assert "unknown user" in (parked.headers or {}).get("Pipworks-Dead-Letter-Reason", "")
 
 
