@@ -1,6 +1,6 @@
 """Every service's domain layer stays pure: standard library (no I/O modules), its own
-modules and the platform's error types, nothing else. New services are covered as soon
-as they have a ``domain`` package."""
+modules and the platform's pure error and money types, nothing else. New services are
+covered as soon as they have a ``domain`` package."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = sorted(REPO_ROOT.glob("services/*/pipworks_*/domain"))
-ALLOWED_PLATFORM = ("pipworks_platform.errors",)
+ALLOWED_PLATFORM = ("pipworks_platform.errors", "pipworks_platform.money")
 FORBIDDEN_STDLIB = {"asyncio", "socket", "subprocess", "os", "io", "sqlite3", "urllib", "http"}
 
 

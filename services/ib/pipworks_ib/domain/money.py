@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,10})?")
-MAX_TEXT_LENGTH = 32
+from pipworks_platform.money import InvalidAmount, parse_decimal, to_text
+
+__all__ = ["InvalidAmount", "digits_of", "parse_decimal", "quantize", "to_text"]
+
 DEFAULT_DIGITS = 2
 # ISO 4217 minor units for the currencies that differ from two decimals.
 CURRENCY_DIGITS: dict[str, int] = {
@@ -27,23 +28,6 @@ CURRENCY_DIGITS: dict[str, int] = {
 ZERO = Decimal(0)
 
 
-class InvalidAmount(ValueError):
-    """The text is not a decimal amount this service accepts; the message says why."""
-
-
-def parse_decimal(text: str) -> Decimal:
-    """Parse ``"1250.50"`` exactly; reject exponents, ``+`` and junk."""
-    text = text.strip()
-    if not text:
-        raise InvalidAmount("is required")
-    if len(text) > MAX_TEXT_LENGTH or not _DECIMAL.fullmatch(text):
-        raise InvalidAmount('must be a decimal number such as "100.50"')
-    try:
-        return Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-        raise InvalidAmount('must be a decimal number such as "100.50"') from None
-
-
 def digits_of(currency: str) -> int:
     return CURRENCY_DIGITS.get(currency.upper(), DEFAULT_DIGITS)
 
@@ -56,9 +40,3 @@ def _unit(currency: str) -> Decimal:
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round once, half-even, to the currency's smallest unit."""
     return amount.quantize(_unit(currency), rounding=ROUND_HALF_EVEN)
-
-
-def to_text(value: Decimal) -> str:
-    """Plain decimal text: no exponent; ``-0`` is ``0``."""
-    text = format(value, "f")
-    return text[1:] if text.startswith("-") and Decimal(text) == 0 else text

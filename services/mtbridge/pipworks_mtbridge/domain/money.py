@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-# Canonical decimal text: optional minus, digits, optional fraction. No exponent, no '+'.
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?")
-MAX_TEXT_LENGTH = 32
+from pipworks_platform.money import InvalidAmount, parse_decimal, to_text
 
+__all__ = ["InvalidAmount", "check_precision", "in_currency", "parse_amount", "to_text"]
 
-class InvalidAmount(ValueError):
-    """The text is not an amount this service accepts; the message says why."""
+# The bridge keeps amounts to 8 decimals (NUMERIC(28, 8)).
+MAX_DECIMALS = 8
 
 
 def parse_amount(text: str) -> Decimal:
     """Parse ``"1250.50"`` exactly; reject exponents, floats' artefacts and junk."""
-    text = text.strip()
-    if not text:
-        raise InvalidAmount("is required")
-    if len(text) > MAX_TEXT_LENGTH or not _DECIMAL.fullmatch(text):
-        raise InvalidAmount('must be a decimal number such as "100.50"')
-    try:
-        return Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-        raise InvalidAmount('must be a decimal number such as "100.50"') from None
+    return parse_decimal(text, max_decimals=MAX_DECIMALS)
 
 
 def decimals_of(amount: Decimal) -> int:
@@ -41,9 +31,3 @@ def check_precision(amount: Decimal, digits: int) -> None:
 def in_currency(amount: Decimal, digits: int) -> Decimal:
     """The amount written with the currency's decimals (``250`` → ``250.00`` for USD)."""
     return amount.quantize(Decimal(1).scaleb(-digits))
-
-
-def to_text(value: Decimal) -> str:
-    """Plain decimal text for the wire: no exponent, no trailing zeros beyond the value's."""
-    text = format(value, "f")
-    return "0" if text in ("-0", "0") else text
