@@ -82,6 +82,28 @@ class InProcessService(DatabaseProbes):
         return f"127.0.0.1:{self.port}"
 
 
+class RunningService(DatabaseProbes):
+    """Base of a test suite's handle on an in-process service (its ``service`` field)."""
+
+    service: InProcessService
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def database_url(self) -> str:  # type: ignore[override]
+        return self.service.database_url
+
+    @property
+    def nats(self) -> NATS:
+        return self.service.nats
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        return self.service.channel
+
+
 @contextlib.asynccontextmanager
 async def in_process(
     definition: ServiceDefinition,

@@ -11,7 +11,6 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from nats.aio.client import Client as NATS
 
 from pipworks.antifraud.v1 import antifraud_service_pb2_grpc as pb_grpc
 from pipworks.common.v1 import payment_pb2
@@ -19,7 +18,7 @@ from pipworks.events.v1 import identity_pb2, kyc_pb2, mtbridge_pb2
 from pipworks_antifraud.main import DEFINITION, Deps, assemble, build_deps
 from pipworks_antifraud.settings import SAMPLE_GEOIP_CSV, AntifraudSettings
 from pipworks_platform.runtime import Components, Infrastructure
-from tests.harness import DatabaseProbes, InProcessService, in_process
+from tests.harness import InProcessService, RunningService, in_process
 from tests.helpers import publish
 from tests.tokens import TokenAuthority
 
@@ -32,18 +31,10 @@ def officer(authority: TokenAuthority, *, role: str = "compliance", aal: int = 2
 
 
 @dataclass
-class Antifraud(DatabaseProbes):
+class Antifraud(RunningService):
     service: InProcessService
     deps: Deps
     stub: pb_grpc.AntifraudServiceStub
-
-    @property
-    def database_url(self) -> str:  # type: ignore[override]
-        return self.service.database_url
-
-    @property
-    def nats(self) -> NATS:
-        return self.service.nats
 
     async def publish(self, message: Message, event_id: str | None = None) -> str:
         """Publish ``message`` on NATS as its producing service's outbox relay would."""

@@ -13,7 +13,6 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from nats.aio.client import Client as NATS
 
 from pipworks.events.v1 import identity_pb2, mtbridge_pb2
 from pipworks.ib.v1 import ib_service_pb2 as pb
@@ -22,7 +21,7 @@ from pipworks_ib.handlers.context import Deps
 from pipworks_ib.main import DEFINITION, assemble, build_deps
 from pipworks_ib.settings import IbSettings
 from pipworks_platform.runtime import Components, Infrastructure
-from tests.harness import DatabaseProbes, InProcessService, in_process
+from tests.harness import InProcessService, RunningService, in_process
 from tests.helpers import eventually, publish
 from tests.tokens import TokenAuthority
 
@@ -37,19 +36,11 @@ def ts(moment: datetime) -> Timestamp:
 
 
 @dataclass
-class Ib(DatabaseProbes):
+class Ib(RunningService):
     service: InProcessService
     deps: Deps
     stub: pb_grpc.IbServiceStub
     authority: TokenAuthority
-
-    @property
-    def database_url(self) -> str:  # type: ignore[override]
-        return self.service.database_url
-
-    @property
-    def nats(self) -> NATS:
-        return self.service.nats
 
     def admin(self, *, aal: int = 2) -> tuple[tuple[str, str], ...]:
         return self.authority.metadata(subject=str(uuid.uuid4()), roles=("admin",), aal=aal)

@@ -12,17 +12,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-import grpc
 import pyotp
-from nats.aio.client import Client as NATS
 
 from pipworks.identity.v1 import identity_service_pb2 as pb
 from pipworks.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from pipworks_identity.handlers import Deps
 from pipworks_identity.main import DEFINITION, build_deps
 from pipworks_identity.settings import IdentitySettings
-from tests.harness import InProcessService, in_process
+from tests.harness import InProcessService, RunningService, in_process
 
 SIGNING_KEY_ID = "sig-test"
 SIGNING_SEED = base64.b64encode(os.urandom(32)).decode()
@@ -65,34 +62,12 @@ def env_for(database_url: str, nats_url: str, port: int, **overrides: Any) -> di
 
 
 @dataclass
-class Identity:
+class Identity(RunningService):
     """An identity service wired as the runtime wires it, on a real port."""
 
     service: InProcessService
     deps: Deps
     stub: pb_grpc.IdentityServiceStub
-
-    @property
-    def port(self) -> int:
-        return self.service.port
-
-    @property
-    def database_url(self) -> str:
-        return self.service.database_url
-
-    @property
-    def nats(self) -> NATS:
-        return self.service.nats
-
-    @property
-    def channel(self) -> grpc.aio.Channel:
-        return self.service.channel
-
-    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        return await self.service.sql(query, *args)
-
-    async def scalar(self, query: str, *args: Any) -> Any:
-        return await self.service.scalar(query, *args)
 
     async def events(self, event_type: str) -> list[Any]:
         """Decoded outbox events of ``event_type`` ("LoginFailed"), in commit order."""

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import asyncpg
-from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from pipworks.mtbridge.v1 import mtbridge_service_pb2_grpc as pb_grpc
@@ -23,7 +21,7 @@ from pipworks_mtbridge.settings import MtBridgeSettings
 from pipworks_platform.events import decode_event
 from pipworks_platform.runtime import Components, Infrastructure
 from pipworks_platform.streams import service_stream
-from tests.harness import InProcessService, in_process
+from tests.harness import InProcessService, RunningService, in_process
 from tests.tokens import TokenAuthority
 
 SERVER = "mt5-live"
@@ -69,30 +67,12 @@ def env_for(database_url: str, nats_url: str, sim_url: str, **overrides: Any) ->
 
 
 @dataclass
-class Bridge:
+class Bridge(RunningService):
     """The bridge wired as the runtime wires it, on a real port."""
 
     service: InProcessService
     deps: Deps
     stub: pb_grpc.MtBridgeServiceStub
-
-    @property
-    def port(self) -> int:
-        return self.service.port
-
-    @property
-    def database_url(self) -> str:
-        return self.service.database_url
-
-    @property
-    def nats(self) -> NATS:
-        return self.service.nats
-
-    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        return await self.service.sql(query, *args)
-
-    async def scalar(self, query: str, *args: Any) -> Any:
-        return await self.service.scalar(query, *args)
 
     async def outbox(self, event_type: str) -> list[Any]:
         """Decoded outbox events of ``event_type`` ("MtAccountOpened"), in commit order."""
