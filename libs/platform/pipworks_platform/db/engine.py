@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -34,3 +37,21 @@ def create_engine(url: str, *, application_name: str, pool_size: int = 10) -> As
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's current transaction, for hot paths
+    where SQLAlchemy's row handling costs more than the query.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN with its first statement, so one is run
+    first when the transaction has not started yet: statements on the raw connection
+    must never run outside it.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    conn = raw.driver_connection
+    if not conn.is_in_transaction():
+        await session.execute(sa.text("SELECT 1"))
+    if not conn.is_in_transaction():
+        raise RuntimeError("no transaction on the session's connection")
+    return conn

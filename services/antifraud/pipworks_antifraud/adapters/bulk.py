@@ -9,11 +9,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipworks_antifraud.adapters.store import StaleState
 from pipworks_antifraud.domain.state import ClientState
+from pipworks_platform.db import driver_connection
 
 _LOAD = "SELECT user_id, version, state::text FROM client_state WHERE user_id = ANY($1::uuid[])"
 _SHARED = """
@@ -57,25 +57,8 @@ SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)
 """
 
 
-async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session's current transaction.
-
-    SQLAlchemy's asyncpg adapter sends BEGIN with its first statement, so one is run
-    first when the transaction has not started yet: statements on the raw connection must
-    never run outside it.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    conn = raw.driver_connection
-    if not conn.is_in_transaction():
-        await session.execute(sa.text("SELECT 1"))
-    if not conn.is_in_transaction():
-        raise RuntimeError("no transaction on the session's connection")
-    return conn
-
-
 async def load_states(session: AsyncSession, users: Iterable[str]) -> dict[str, ClientState]:
-    conn = await driver(session)
+    conn = await driver_connection(session)
     ids = [uuid.UUID(u) for u in users]
     found = {
         str(row[0]): ClientState.from_document(str(row[0]), row[1], json.loads(row[2]))
@@ -91,7 +74,7 @@ async def shared_counts(
     (kind, key, user) triples were already known; the new triples are recorded."""
     if not wanted:
         return {}, set()
-    conn = await driver(session)
+    conn = await driver_connection(session)
     users = [uuid.UUID(u) for _, _, u in wanted]
     rows = await conn.fetch(
         _SHARED, [k for k, _, _ in wanted], [v for _, v, _ in wanted], users, now
@@ -110,7 +93,7 @@ async def shared_counts(
 async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    conn = await driver(session)
+    conn = await driver_connection(session)
     await conn.execute(
         _RECORD,
         [r["event_id"] for r in rows],
@@ -136,7 +119,7 @@ async def write(
 ) -> None:
     """Every state as version+1 and the evaluated events, in one round trip; StaleState
     when any state changed under us (the caller's transaction then rolls back)."""
-    conn = await driver(session)
+    conn = await driver_connection(session)
     new = [s for s in states if s.version == 0]
     old = [s for s in states if s.version > 0]
     written = await conn.fetchval(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pipworks_ib.adapters.plan_codec import terms_from_json, terms_to_json
 from pipworks_ib.domain.engine import ChainLink, Opening
 from pipworks_ib.domain.plans import PlanTerms, PlanVersion
+from pipworks_platform.db import driver_connection
 
 Row = Mapping[str, Any]
 
@@ -346,6 +347,22 @@ async def trading_login(session: AsyncSession, server: str, login: int) -> Row |
 # -- commission inputs ------------------------------------------------------------------
 
 
+_CHAINS = """
+    WITH anchors AS (
+      SELECT c.client, coalesce(own.id, a.partner_id) AS anchor
+      FROM unnest($1::uuid[]) AS c(client)
+      LEFT JOIN partners own ON own.user_id = c.client
+      LEFT JOIN attributions a ON a.client_user_id = c.client
+    )
+    SELECT an.client, t.depth, t.ancestor_id, p.user_id, p.plan_id, pl.revision
+    FROM anchors an
+    JOIN partner_tree t ON t.descendant_id = an.anchor
+    JOIN partners p ON p.id = t.ancestor_id
+    LEFT JOIN plans pl ON pl.id = p.plan_id
+    ORDER BY an.client, t.depth
+"""
+
+
 async def chains(
     session: AsyncSession, clients: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[list[ChainLink], dict[str, int]]]:
@@ -353,24 +370,9 @@ async def chains(
 
     A partner's own trades start the chain at the partner itself; a client's at the
     partner it is attributed to."""
-    rows = await fetch_all(
-        session,
-        """
-        WITH anchors AS (
-          SELECT c.client, coalesce(own.id, a.partner_id) AS anchor
-          FROM unnest(CAST(:clients AS uuid[])) AS c(client)
-          LEFT JOIN partners own ON own.user_id = c.client
-          LEFT JOIN attributions a ON a.client_user_id = c.client
-        )
-        SELECT an.client, t.depth, t.ancestor_id, p.user_id, p.plan_id, pl.revision
-        FROM anchors an
-        JOIN partner_tree t ON t.descendant_id = an.anchor
-        JOIN partners p ON p.id = t.ancestor_id
-        LEFT JOIN plans pl ON pl.id = p.plan_id
-        ORDER BY an.client, t.depth
-        """,
-        clients=list(set(clients)),
-    )
+    # The hot path of every deal batch: asyncpg records, not ORM rows.
+    conn = await driver_connection(session)
+    rows = await conn.fetch(_CHAINS, list(set(clients)))
     found: dict[uuid.UUID, tuple[list[ChainLink], dict[str, int]]] = {}
     for row in rows:
         chain, plans = found.setdefault(row["client"], ([], {}))
@@ -526,7 +528,7 @@ _COLUMNS = ", ".join(name for name, _ in LEDGER_FIELDS)
 # one text parameter instead of thousands of array elements.
 _LEDGER_INSERT = (
     f"INSERT INTO ledger ({_COLUMNS}) SELECT {_COLUMNS}"  # noqa: S608 - column names are code
-    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u("
+    " FROM jsonb_to_recordset($1::jsonb) AS u("
     + ", ".join(f"{name} {kind}" for name, kind in LEDGER_FIELDS)
     + ") ON CONFLICT ON CONSTRAINT uq_ledger_source DO NOTHING RETURNING id"
 )
@@ -569,8 +571,8 @@ async def append_ledger(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return set()
     payload = json.dumps(rows, default=str)
-    result = await session.execute(sa.text(_LEDGER_INSERT), {"rows": payload})
-    return {str(row[0]) for row in result.all()}
+    conn = await driver_connection(session)
+    return {str(row[0]) for row in await conn.fetch(_LEDGER_INSERT, payload)}
 
 
 async def append_facts(
