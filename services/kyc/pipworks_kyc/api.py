@@ -255,11 +255,10 @@ class KycApi(pb_grpc.KycServiceServicer):
     async def GetComplianceReport(
         self, request: pb.GetComplianceReportRequest, context: Context
     ) -> pb.GetComplianceReportResponse:
-        if request.pending_older_than_hours < 0 or request.expiring_within_days < 0:
-            raise InvalidArgument("thresholds must not be negative")
-        report = await reports.compliance_report(
-            self._deps, request.pending_older_than_hours or 24, request.expiring_within_days or 30
+        pending_hours, expiring_days = conv.report_horizons(
+            request.pending_older_than_hours, request.expiring_within_days
         )
+        report = await reports.compliance_report(self._deps, pending_hours, expiring_days)
         return pb.GetComplianceReportResponse(
             by_state=[
                 pb.StateCount(

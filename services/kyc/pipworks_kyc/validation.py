@@ -106,6 +106,27 @@ def next_token(at: datetime, item_id: uuid.UUID, query: str) -> str:
     return page_tokens.encode({"at": at.isoformat(), "id": str(item_id)}, query)
 
 
+MAX_REPORT_HOURS = 24 * 366 * 10
+MAX_REPORT_DAYS = 366 * 10
+
+
+def report_horizons(pending_hours: int, expiring_days: int) -> tuple[int, int]:
+    """GetComplianceReport's thresholds (0 means the default: 24 hours, 30 days)."""
+    v = Violations()
+    v.check(
+        0 <= pending_hours <= MAX_REPORT_HOURS,
+        "pending_older_than_hours",
+        f"must be between 0 and {MAX_REPORT_HOURS}",
+    )
+    v.check(
+        0 <= expiring_days <= MAX_REPORT_DAYS,
+        "expiring_within_days",
+        f"must be between 0 and {MAX_REPORT_DAYS}",
+    )
+    v.raise_if_any()
+    return pending_hours or 24, expiring_days or 30
+
+
 def country(value: str, field_name: str) -> str:
     if not _COUNTRY.fullmatch(value):
         raise InvalidArgument.for_field(field_name, "must be an ISO 3166-1 alpha-2 code")

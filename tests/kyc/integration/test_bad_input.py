@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from pipworks.kyc.v1 import kyc_service_pb2 as pb
+from pipworks_platform.grpc_errors import error_details
 from tests.kyc.support import JPEG, PNG, Kyc
 
 
@@ -20,19 +21,9 @@ async def _status(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str]:
 
 
 async def _reason(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str]:
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
-
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await call
-    status = rpc_status.from_call(exc.value)  # type: ignore[arg-type]
-    reason = ""
-    if status is not None:
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                reason = info.reason
-    return exc.value.code(), reason
+    return exc.value.code(), error_details(exc.value).reason or ""
 
 
 async def test_fields_that_break_the_template(kyc: Kyc) -> None:
@@ -158,3 +149,16 @@ async def test_a_client_cannot_read_another_clients_documents(kyc: Kyc) -> None:
     assert data == JPEG
     listed = await kyc.stub.ListMyDocuments(pb.ListMyDocumentsRequest(), metadata=kyc.client(owner))
     assert [d.document_id for d in listed.documents] == [doc.document_id]
+
+
+async def test_report_thresholds_out_of_range_name_both_fields(kyc: Kyc) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await kyc.stub.GetComplianceReport(
+            pb.GetComplianceReportRequest(
+                pending_older_than_hours=2**31 - 1, expiring_within_days=-1
+            ),
+            metadata=kyc.reviewer(),
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = {field for field, _ in error_details(refused.value).field_violations}
+    assert fields == {"pending_older_than_hours", "expiring_within_days"}
