@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import nats.errors
+import sqlalchemy as sa
 import structlog
 from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NATS
@@ -28,11 +29,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from pipworks_platform.backoff import Backoff
 from pipworks_platform.db.errors import is_transient_db_error
-from pipworks_platform.db.tables import inbox
 from pipworks_platform.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from pipworks_platform.events import (
     HEADER_EVENT_ID,
@@ -316,18 +315,7 @@ class EventConsumer:
         """Claim every inbox row in one statement; apply the fresh events once each."""
         assert self._sub.batch_handler is not None
         async with self._uow() as uow:
-            claimed = await uow.session.execute(
-                pg_insert(inbox)
-                .values(
-                    [
-                        {"consumer": self.durable, "event_id": e.event_id, "subject": e.subject}
-                        for e in events
-                    ]
-                )
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
-            fresh = {row[0] for row in claimed.all()}
+            fresh = await _claim(uow, self.durable, events)
             todo: list[InboundEvent] = []
             for event in events:  # the same event twice in one fetch applies once
                 if event.event_id in fresh:
@@ -341,13 +329,7 @@ class EventConsumer:
     async def _apply(self, event: InboundEvent) -> bool:
         """Apply once: False when the inbox shows the event was already applied."""
         async with self._uow() as uow:
-            claimed = await uow.session.execute(
-                pg_insert(inbox)
-                .values(consumer=self.durable, event_id=event.event_id, subject=event.subject)
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
-            if claimed.first() is None:
+            if not await _claim(uow, self.durable, [event]):
                 return False
             await self._sub.handler(event, uow)
             await uow.commit()
@@ -418,6 +400,30 @@ class EventConsumer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+# A text statement, so it is prepared once per connection: SQLAlchemy never caches the
+# compiled form of the PostgreSQL INSERT ... ON CONFLICT construct, and this runs for
+# every event every consumer applies.
+_CLAIM = sa.text(
+    "INSERT INTO inbox_events (consumer, event_id, subject)"
+    " SELECT :consumer, e.event_id, e.subject"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:subjects AS text[])) AS e(event_id, subject)"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
+async def _claim(uow: UnitOfWork, consumer: str, events: Sequence[InboundEvent]) -> set[uuid.UUID]:
+    """Inbox rows for the events not applied before; the ids that were new."""
+    claimed = await uow.session.execute(
+        _CLAIM,
+        {
+            "consumer": consumer,
+            "ids": [e.event_id for e in events],
+            "subjects": [e.subject for e in events],
+        },
+    )
+    return {row[0] for row in claimed}
 
 
 async def _release(messages: Sequence[Msg]) -> None:

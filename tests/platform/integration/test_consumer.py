@@ -71,6 +71,19 @@ async def _consumer_info(js):
         return None  # not created yet
 
 
+def _consumer(nats_client: NATS, uow_factory, handler, **subscription) -> EventConsumer:
+    """The sample service's consumer of ``SUBJECT``, polling briskly."""
+    return EventConsumer(
+        service=SERVICE,
+        nats=nats_client,
+        unit_of_work=uow_factory,
+        subscription=Subscription(
+            durable=CONSUMER, subjects=[SUBJECT], handler=handler, **subscription
+        ),
+        fetch_timeout=0.3,
+    )
+
+
 class AckDroppingConsumer(EventConsumer):
     """Loses the first acknowledgement of every message, as a broken network would."""
 
@@ -129,13 +142,7 @@ async def test_resent_event_past_the_duplicate_window_applies_once(
     event_id = await _publish(js, "u-1")
     # A resend that JetStream no longer de-duplicates: new Nats-Msg-Id, same event id.
     await _publish(js, "u-1", event_id=event_id, msg_id=f"resend-{event_id}")
-    consumer = EventConsumer(
-        service=SERVICE,
-        nats=nats_client,
-        unit_of_work=uow_factory,
-        subscription=Subscription(durable=CONSUMER, subjects=[SUBJECT], handler=recorder(CONSUMER)),
-        fetch_timeout=0.3,
-    )
+    consumer = _consumer(nats_client, uow_factory, handler=recorder(CONSUMER))
     task = asyncio.create_task(consumer.run())
     try:
         await eventually(
@@ -179,18 +186,8 @@ async def test_poison_event_is_dead_lettered_after_max_deliver(sample_db, uow_fa
             await _failing_handler(calls)(event, uow)
         await recorder(CONSUMER)(event, uow)
 
-    consumer = EventConsumer(
-        service=SERVICE,
-        nats=nats_client,
-        unit_of_work=uow_factory,
-        subscription=Subscription(
-            durable=CONSUMER,
-            subjects=[SUBJECT],
-            handler=handler,
-            max_deliver=3,
-            backoff=(0.1, 0.2),
-        ),
-        fetch_timeout=0.3,
+    consumer = _consumer(
+        nats_client, uow_factory, handler=handler, max_deliver=3, backoff=(0.1, 0.2)
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -215,15 +212,7 @@ async def test_undecodable_event_is_dead_lettered_at_once(sample_db, uow_factory
     await ensure_stream(js, service_stream(SERVICE))
     await _publish(js, "x", event_type="pipworks.events.v1.NoSuchEvent")
     calls: list[str] = []
-    consumer = EventConsumer(
-        service=SERVICE,
-        nats=nats_client,
-        unit_of_work=uow_factory,
-        subscription=Subscription(
-            durable=CONSUMER, subjects=[SUBJECT], handler=_failing_handler(calls)
-        ),
-        fetch_timeout=0.3,
-    )
+    consumer = _consumer(nats_client, uow_factory, handler=_failing_handler(calls))
     task = asyncio.create_task(consumer.run())
     try:
         [parked] = await _deadletters(js, 1)
@@ -271,18 +260,8 @@ async def test_database_outage_delays_events_but_never_dead_letters_them(
     js = nats_client.jetstream()
     await ensure_stream(js, service_stream(SERVICE))
     await ensure_stream(js, deadletter_stream(), update=False)
-    consumer = EventConsumer(
-        service=SERVICE,
-        nats=nats_client,
-        unit_of_work=uow_factory,
-        subscription=Subscription(
-            durable=CONSUMER,
-            subjects=[SUBJECT],
-            handler=recorder(CONSUMER),
-            max_deliver=2,
-            backoff=(0.2, 0.5),
-        ),
-        fetch_timeout=0.3,
+    consumer = _consumer(
+        nats_client, uow_factory, handler=recorder(CONSUMER), max_deliver=2, backoff=(0.2, 0.5)
     )
     retried = CONSUMER_PROCESSED.labels(SERVICE, CONSUMER, "retried")
     retried_before = retried._value.get()
@@ -333,18 +312,8 @@ async def test_a_batch_applies_in_one_call_and_a_poison_event_falls_out_alone(
             raise PermanentError("poison on its own")
         await recorder(CONSUMER)(event, uow)
 
-    consumer = EventConsumer(
-        service=SERVICE,
-        nats=nats_client,
-        unit_of_work=uow_factory,
-        subscription=Subscription(
-            durable=CONSUMER,
-            subjects=[SUBJECT],
-            handler=handler,
-            batch_handler=batch_handler,
-            batch_size=10,
-        ),
-        fetch_timeout=0.3,
+    consumer = _consumer(
+        nats_client, uow_factory, handler=handler, batch_handler=batch_handler, batch_size=10
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -374,18 +343,12 @@ async def test_a_clean_batch_commits_once_with_every_inbox_row(sample_db, uow_fa
             assert event.trace_context is not None
             await recorder(CONSUMER)(event, uow)
 
-    consumer = EventConsumer(
-        service=SERVICE,
-        nats=nats_client,
-        unit_of_work=uow_factory,
-        subscription=Subscription(
-            durable=CONSUMER,
-            subjects=[SUBJECT],
-            handler=recorder(CONSUMER),
-            batch_handler=batch_handler,
-            batch_size=10,
-        ),
-        fetch_timeout=0.3,
+    consumer = _consumer(
+        nats_client,
+        uow_factory,
+        handler=recorder(CONSUMER),
+        batch_handler=batch_handler,
+        batch_size=10,
     )
     task = asyncio.create_task(consumer.run())
     try:

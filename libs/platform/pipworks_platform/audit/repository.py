@@ -47,18 +47,6 @@ class AuditLogRepository:
         )
         return entry
 
-    async def for_subject(self, subject: str, *, limit: int = 100) -> list[AuditEntry]:
-        """The newest entries about one subject, newest first."""
-        rows = (
-            await self._session.execute(
-                sa.select(audit_log)
-                .where(audit_log.c.subject == subject)
-                .order_by(audit_log.c.sequence.desc())
-                .limit(limit)
-            )
-        ).all()
-        return [_entry(row._mapping) for row in rows]
-
     async def entries(self, *, batch_size: int = 1000) -> AsyncIterator[AuditEntry]:
         """Every entry in sequence order, read in keyset batches."""
         after = 0

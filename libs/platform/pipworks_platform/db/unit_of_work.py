@@ -72,10 +72,6 @@ class UnitOfWork:
         self._pending.append(outgoing)
         return outgoing
 
-    @property
-    def pending_events(self) -> tuple[OutgoingEvent, ...]:
-        return tuple(self._pending)
-
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction commits (metrics of what it did);
         dropped if it rolls back."""
