@@ -18,6 +18,7 @@ from pipworks_ib import validation as check
 from pipworks_ib.domain.engine import explain
 from pipworks_ib.domain.money import to_text
 from pipworks_ib.handlers import partners, plans, queries, statements
+from pipworks_ib.handlers.commissions import timestamp
 from pipworks_ib.handlers.context import Caller, Deps
 from pipworks_platform.errors import NotFound
 
@@ -37,11 +38,7 @@ HOLDS = {
 
 
 def _ts(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return None if moment is None else timestamp(moment)
 
 
 def partner_message(row: Row) -> pb.Partner:

@@ -10,7 +10,8 @@ nothing either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 from opentelemetry.context import Context
 
@@ -35,6 +36,15 @@ ANTIFRAUD_SUBJECTS = [
     "pipworks.antifraud.v1.client.unrestricted",
     "pipworks.antifraud.v1.case.resolved",
 ]
+
+
+@contextlib.contextmanager
+def _bad_event_is_permanent() -> Iterator[None]:
+    """An event that can never apply goes to the dead-letter stream at once."""
+    try:
+        yield
+    except BadEvent as exc:
+        raise PermanentError(str(exc)) from exc
 
 
 class Consumers:
@@ -64,30 +74,24 @@ class Consumers:
         await commissions.process_deals(self._deps, uow, deals)
 
     async def on_bridge_event(self, event: InboundEvent, uow: UnitOfWork) -> None:
-        try:
+        with _bad_event_is_permanent():
             # One event: its spans nest in the consumer's span of this delivery.
             await self._apply_bridge([(event, None)], uow)
-        except BadEvent as exc:
-            raise PermanentError(str(exc)) from exc
 
     async def on_identity_event(self, event: InboundEvent, uow: UnitOfWork) -> None:
         message = event.message
-        try:
+        with _bad_event_is_permanent():
             if isinstance(message, identity_pb2.UserRegistered):
                 await partners.on_user_registered(self._deps, uow, message)
             elif isinstance(message, identity_pb2.RoleChanged):
                 await partners.on_role_changed(self._deps, uow, message)
-        except BadEvent as exc:
-            raise PermanentError(str(exc)) from exc
 
     async def on_antifraud_event(self, event: InboundEvent, uow: UnitOfWork) -> None:
         message = event.message
-        try:
+        with _bad_event_is_permanent():
             if isinstance(message, antifraud_pb2.AntifraudClientRestricted):
                 await holds.on_restricted(self._deps, uow, message, str(event.event_id))
             elif isinstance(message, antifraud_pb2.AntifraudClientUnrestricted):
                 await holds.on_unrestricted(self._deps, uow, message)
             elif isinstance(message, antifraud_pb2.AntifraudCaseResolved):
                 await holds.on_case_resolved(self._deps, uow, message)
-        except BadEvent as exc:
-            raise PermanentError(str(exc)) from exc

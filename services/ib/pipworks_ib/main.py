@@ -69,7 +69,6 @@ def build(infra: Infrastructure) -> Components:
 
 def assemble(deps: Deps, infra: Infrastructure) -> Components:
     consumers = Consumers(deps)
-    settings = cast(IbSettings, infra.settings)
     api = ApiService.of(
         ib_service_pb2, ib_service_pb2_grpc, "IbService", IbApi(deps, infra.service_info)
     )
@@ -77,7 +76,7 @@ def assemble(deps: Deps, infra: Infrastructure) -> Components:
         api=[api],
         subscriptions=[
             *subscriptions(consumers),
-            bridge_subscription(consumers, settings.ib_consumer_batch_size),
+            bridge_subscription(consumers, deps.settings.ib_consumer_batch_size),
         ],
     )
 

@@ -204,6 +204,10 @@ async def test_statement_approval_pays_out_through_the_bridge_once(ib: Ib) -> No
     assert [(s.status, s.payout_id) for s in listed.statements] == [
         (pb.STATEMENT_STATUS_PAID, payout.payout_id)
     ]
+    # A listed statement carries the same lines as the created one.
+    (listed_statement,) = listed.statements
+    for lines in ("by_client", "by_symbol", "by_level"):
+        assert list(getattr(listed_statement, lines)) == list(getattr(statement, lines))
     # Everything stated is in one statement only: a second period finds nothing new.
     code, reason = await fails(
         ib.stub.CreateStatement(

@@ -49,12 +49,14 @@ async def load_plan_versions(
     )
     found: dict[str, list[PlanVersion]] = {}
     for row in rows:
-        found.setdefault(row["plan_id"], []).append(
-            PlanVersion(
-                row["plan_id"], row["version"], row["effective_from"], terms_from_json(row["terms"])
-            )
-        )
+        found.setdefault(row["plan_id"], []).append(_plan_version(row))
     return found
+
+
+def _plan_version(row: Row) -> PlanVersion:
+    return PlanVersion(
+        row["plan_id"], row["version"], row["effective_from"], terms_from_json(row["terms"])
+    )
 
 
 async def plan(session: AsyncSession, plan_id: str, *, lock: bool = False) -> Row | None:
@@ -101,12 +103,14 @@ async def insert_plan_version(
     await execute(session, "UPDATE plans SET revision = revision + 1 WHERE id = :id", id=plan_id)
 
 
-async def plan_version_rows(session: AsyncSession, plan_id: str) -> list[Row]:
-    return await fetch_all(
+async def plan_history(session: AsyncSession, plan_id: str) -> list[tuple[PlanVersion, datetime]]:
+    """The plan's versions in order, each with when it was created."""
+    rows = await fetch_all(
         session,
         "SELECT * FROM plan_versions WHERE plan_id = :id ORDER BY version",
         id=plan_id,
     )
+    return [(_plan_version(r), r["created_at"]) for r in rows]
 
 
 # -- partners and the tree --------------------------------------------------------------
@@ -189,8 +193,8 @@ async def subtree(session: AsyncSession, partner_id: uuid.UUID) -> set[uuid.UUID
 
 async def move_subtree(
     session: AsyncSession, partner_id: uuid.UUID, new_parent: uuid.UUID | None
-) -> int:
-    """Re-hang a subtree in three set-based statements; returns the partners moved."""
+) -> None:
+    """Re-hang a subtree in three set-based statements."""
     await execute(
         session,
         "DELETE FROM partner_tree WHERE descendant_id IN"
@@ -215,7 +219,6 @@ async def move_subtree(
         parent=new_parent,
         id=partner_id,
     )
-    return len(await subtree(session, partner_id))
 
 
 async def set_partner(session: AsyncSession, partner_id: uuid.UUID, **values: Any) -> None:
@@ -740,22 +743,37 @@ async def statement_for_period(
     )
 
 
-async def statement_lines(session: AsyncSession, statement_id: uuid.UUID) -> dict[str, list[Row]]:
-    lines: dict[str, list[Row]] = {}
-    for name, column in (
-        ("by_client", "CAST(l.client_user_id AS text)"),
-        ("by_symbol", "l.symbol"),
-        ("by_level", "CAST(l.level AS text)"),
-    ):
-        lines[name] = await fetch_all(
+_STATEMENT_LINES = (
+    ("by_client", "CAST(l.client_user_id AS text)"),
+    ("by_symbol", "l.symbol"),
+    ("by_level", "CAST(l.level AS text)"),
+)
+
+
+async def statement_lines(
+    session: AsyncSession, statement_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, list[Row]]]:
+    """Each statement's totals by client, by symbol and by level: three queries however
+    many statements are asked for."""
+    ids = list(statement_ids)
+    found: dict[uuid.UUID, dict[str, list[Row]]] = {
+        sid: {name: [] for name, _ in _STATEMENT_LINES} for sid in ids
+    }
+    if not ids:
+        return found
+    for name, column in _STATEMENT_LINES:
+        rows = await fetch_all(
             session,
-            f"SELECT {column} AS key, sum(l.amount) AS amount, count(*) AS entries,"  # noqa: S608
-            " min(l.currency) AS currency FROM statement_items si"
-            " JOIN ledger l ON l.id = si.ledger_id WHERE si.statement_id = :s"
-            " GROUP BY 1 ORDER BY 1",
-            s=statement_id,
+            f"SELECT si.statement_id, {column} AS key, sum(l.amount) AS amount,"  # noqa: S608
+            " count(*) AS entries, min(l.currency) AS currency FROM statement_items si"
+            " JOIN ledger l ON l.id = si.ledger_id"
+            " WHERE si.statement_id = ANY(CAST(:s AS uuid[]))"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            s=ids,
         )
-    return lines
+        for row in rows:
+            found[row["statement_id"]][name].append(row)
+    return found
 
 
 async def approve_statement(

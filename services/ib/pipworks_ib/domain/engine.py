@@ -61,10 +61,6 @@ class DealFact:
     def closes(self) -> bool:
         return self.entry in CLOSING_ENTRIES
 
-    @property
-    def opens(self) -> bool:
-        return self.entry in (ENTRY_IN, ENTRY_INOUT)
-
 
 @dataclass(frozen=True)
 class Opening:

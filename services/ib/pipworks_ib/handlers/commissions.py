@@ -74,7 +74,7 @@ def _decimal(text: str, field: str, *, default: str | None = None) -> Decimal:
         raise BadEvent(f"{field} {exc}") from None
 
 
-def _uuid(text: str, field: str) -> uuid.UUID:
+def event_uuid(text: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -88,7 +88,7 @@ def deal_fact(message: mtbridge_pb2.MtDealExecuted) -> DealFact:
         server=message.server,
         ticket=message.deal,
         login=message.login,
-        client_user_id=str(_uuid(message.user_id, "user_id")),
+        client_user_id=str(event_uuid(message.user_id, "user_id")),
         position_id=message.position_id,
         entry=message.entry,
         symbol=message.symbol,
@@ -132,14 +132,15 @@ def ledger_row(
     source_key: str,
     plan: PlanVersion,
     client: str,
-    server: str,
-    deal: int,
-    symbol: str,
     hold_id: uuid.UUID | None,
     occurred_at: str,
     now: str,
+    server: str = "",
+    deal: int = 0,
+    symbol: str = "",
 ) -> dict[str, Any]:
-    """A ledger row ready for the database as JSON: ids, amounts and times as text."""
+    """A ledger row ready for the database as JSON: ids, amounts and times as text
+    (a deposit's or a period's row names no deal)."""
     return {
         "id": ledger_id(),
         "source_key": source_key,
@@ -179,6 +180,24 @@ def accrual_message(row: Mapping[str, Any]) -> ib_pb2.IbAccrual:
         amount=row["amount"],
         currency=row["currency"],
     )
+
+
+def emit_accrued(
+    uow: UnitOfWork,
+    rows: Sequence[Mapping[str, Any]],
+    written: set[str],
+    now: datetime,
+    trace_context: otel_context.Context | None = None,
+) -> None:
+    """Publish the rows actually written (a redelivery writes none) in one event."""
+    fresh = [r for r in rows if r["id"] in written]
+    if fresh:
+        with _in_trace(trace_context, "ib.commission.accrue"):
+            uow.emit(
+                ib_pb2.IbCommissionAccrued(
+                    accruals=[accrual_message(r) for r in fresh], accrued_at=timestamp(now)
+                )
+            )
 
 
 class PlanResolver:
@@ -313,14 +332,7 @@ async def process_deals(deps: Deps, uow: UnitOfWork, inputs: Sequence[DealInput]
     written = await store.append_ledger(session, [r for _, rows in per_deal for r in rows])
     await store.append_facts(session, facts, now)
     for item, rows in per_deal:
-        fresh = [r for r in rows if r["id"] in written]
-        if fresh:
-            with _in_trace(item.trace_context, "ib.commission.accrue"):
-                uow.emit(
-                    ib_pb2.IbCommissionAccrued(
-                        accruals=[accrual_message(r) for r in fresh], accrued_at=timestamp(now)
-                    )
-                )
+        emit_accrued(uow, rows, written, now, item.trace_context)
     return len(written)
 
 
@@ -351,7 +363,7 @@ async def on_balance_changed(
     amount = _decimal(message.amount, "amount")
     if amount <= 0:
         return
-    client = _uuid(message.user_id, "user_id")
+    client = event_uuid(message.user_id, "user_id")
     executed = message.executed_at.ToDatetime(UTC)
     currency = message.currency.upper()
     await store.save_deposit(
@@ -377,9 +389,6 @@ async def on_balance_changed(
             source_key=source_key,
             plan=plan,
             client=str(client),
-            server="",
-            deal=0,
-            symbol="",
             hold_id=hold_id,
             occurred_at=executed.isoformat(),
             now=now.isoformat(),
@@ -389,13 +398,7 @@ async def on_balance_changed(
     written = await store.append_ledger(session, rows)
     facts = {**pricing.facts, "deposit_deal": f"{message.server}:{message.deal}"}
     await store.append_facts(session, [(source_key, facts)], now)
-    fresh = [r for r in rows if r["id"] in written]
-    if fresh:
-        uow.emit(
-            ib_pb2.IbCommissionAccrued(
-                accruals=[accrual_message(r) for r in fresh], accrued_at=timestamp(now)
-            )
-        )
+    emit_accrued(uow, rows, written, now)
 
 
 async def on_account_opened(uow: UnitOfWork, message: mtbridge_pb2.MtAccountOpened) -> None:
@@ -403,7 +406,7 @@ async def on_account_opened(uow: UnitOfWork, message: mtbridge_pb2.MtAccountOpen
         uow.session,
         message.server,
         message.login,
-        _uuid(message.user_id, "user_id"),
+        event_uuid(message.user_id, "user_id"),
         message.currency.upper(),
         message.opened_at.ToDatetime(UTC),
     )

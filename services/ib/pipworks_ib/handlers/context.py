@@ -83,11 +83,12 @@ def parse_id(raw: str, field_name: str) -> uuid.UUID:
         raise InvalidArgument.for_field(field_name, "must be a UUID") from None
 
 
-async def own_partner(session: AsyncSession, caller: Caller) -> uuid.UUID:
+async def own_partner(session: AsyncSession, caller: Caller) -> store.Row:
+    """The caller's own partner row."""
     partner = await store.partner_of_user(session, caller.user_id())
     if partner is None:
         raise PermissionDenied("the caller is not a partner", reason="NOT_A_PARTNER")
-    return partner["id"]
+    return partner
 
 
 async def scoped_partner(session: AsyncSession, caller: Caller, requested: str) -> uuid.UUID:
@@ -100,7 +101,7 @@ async def scoped_partner(session: AsyncSession, caller: Caller, requested: str) 
         if await store.partner(session, partner_id) is None:
             raise NotFound("partner", str(partner_id), reason="PARTNER_NOT_FOUND")
         return partner_id
-    mine = await own_partner(session, caller)
+    mine = (await own_partner(session, caller))["id"]
     if not requested:
         return mine
     partner_id = parse_id(requested, "partner_id")

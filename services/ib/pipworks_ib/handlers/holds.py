@@ -11,7 +11,13 @@ import structlog
 
 from pipworks.events.v1 import antifraud_pb2, ib_pb2
 from pipworks_ib.adapters import store
-from pipworks_ib.handlers.commissions import BadEvent, accrual_message, ledger_id, timestamp
+from pipworks_ib.handlers.commissions import (
+    BadEvent,
+    accrual_message,
+    event_uuid,
+    ledger_id,
+    timestamp,
+)
 from pipworks_ib.handlers.context import Deps
 from pipworks_platform.db import UnitOfWork
 
@@ -24,13 +30,6 @@ def _as_dict(raw: object) -> object:
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
-def _client(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise BadEvent("user_id is not a UUID") from None
-
-
 def _when(stamp: object, fallback: datetime) -> datetime:
     if stamp is not None and stamp.ByteSize():  # type: ignore[attr-defined]
         return stamp.ToDatetime(UTC)  # type: ignore[attr-defined,no-any-return]
@@ -40,7 +39,7 @@ def _when(stamp: object, fallback: datetime) -> datetime:
 async def on_restricted(
     deps: Deps, uow: UnitOfWork, message: antifraud_pb2.AntifraudClientRestricted, event_id: str
 ) -> None:
-    client = _client(message.user_id)
+    client = event_uuid(message.user_id, "user_id")
     key = message.restriction_id or event_id
     hold_id = uuid.uuid5(HOLD_NAMESPACE, key)
     at = _when(message.occurred_at, deps.clock())
@@ -53,7 +52,7 @@ async def on_unrestricted(
 ) -> None:
     """New activity is no longer held. Held rows wait for the case; a restriction that
     had no case is released at once."""
-    client = _client(message.user_id)
+    client = event_uuid(message.user_id, "user_id")
     at = _when(message.occurred_at, deps.clock())
     lifted = await store.lift_holds(uow.session, client, message.restriction_id, at)
     without_case = [row["id"] for row in lifted if not row["case_id"]]
@@ -64,7 +63,7 @@ async def on_unrestricted(
 async def on_case_resolved(
     deps: Deps, uow: UnitOfWork, message: antifraud_pb2.AntifraudCaseResolved
 ) -> None:
-    client = _client(message.user_id)
+    client = event_uuid(message.user_id, "user_id")
     at = _when(message.resolved_at, deps.clock())
     if message.resolution == antifraud_pb2.ANTIFRAUD_CASE_RESOLUTION_FALSE_POSITIVE:
         released = await store.resolve_holds(uow.session, client, message.case_id, "released", at)

@@ -12,7 +12,7 @@ import structlog
 from pipworks.events.v1 import ib_pb2, identity_pb2
 from pipworks_ib.adapters import store
 from pipworks_ib.domain.tree import check_move
-from pipworks_ib.handlers.commissions import BadEvent, timestamp
+from pipworks_ib.handlers.commissions import event_uuid, timestamp
 from pipworks_ib.handlers.context import Caller, Deps, own_partner
 from pipworks_ib.settings import JoinMode
 from pipworks_platform.audit import AuditLogRepository, AuditRecord
@@ -143,10 +143,7 @@ async def on_role_changed(deps: Deps, uow: UnitOfWork, message: identity_pb2.Rol
     one is approved; otherwise it joins under the partner it was referred by."""
     if message.role != "ib" or not message.granted:
         return
-    try:
-        user_id = uuid.UUID(message.user_id)
-    except ValueError:
-        raise BadEvent("user_id is not a UUID") from None
+    user_id = event_uuid(message.user_id, "user_id")
     existing = await store.partner_of_user(uow.session, user_id)
     if existing is not None:
         if existing["status"] != "active":
@@ -172,14 +169,15 @@ async def move_partner(
         if row is None:
             raise NotFound("partner", str(partner_id), reason="PARTNER_NOT_FOUND")
         await _require_parent(uow, new_parent)
+        descendants = await store.subtree(uow.session, partner_id)
         check_move(
-            str(partner_id),
-            str(new_parent) if new_parent else None,
-            {str(p) for p in await store.subtree(uow.session, partner_id)},
+            str(partner_id), str(new_parent) if new_parent else None, {str(p) for p in descendants}
         )
         if row["parent_id"] == new_parent:
             return row, 0
-        moved = await store.move_subtree(uow.session, partner_id, new_parent)
+        # A move re-hangs the subtree whole: the partners moved are its members.
+        await store.move_subtree(uow.session, partner_id, new_parent)
+        moved = len(descendants)
         await audit(
             uow,
             deps,
@@ -219,9 +217,9 @@ async def assign_plan(deps: Deps, caller: Caller, partner_id: uuid.UUID, plan_id
 
 async def create_link(deps: Deps, caller: Caller, campaign: str) -> Row:
     async with deps.uow() as uow:
-        partner_id = await own_partner(uow.session, caller)
-        partner = await store.partner(uow.session, partner_id)
-        if partner is None or partner["status"] != "active":
+        partner = await own_partner(uow.session, caller)
+        partner_id = partner["id"]
+        if partner["status"] != "active":
             raise FailedPrecondition("the partner is not active yet", reason="PARTNER_NOT_ACTIVE")
         for _ in range(5):
             code = new_code()
@@ -247,10 +245,7 @@ async def on_user_registered(
 ) -> None:
     if not message.referral_code:
         return
-    try:
-        client = uuid.UUID(message.user_id)
-    except ValueError:
-        raise BadEvent("user_id is not a UUID") from None
+    client = event_uuid(message.user_id, "user_id")
     code = message.referral_code.strip().upper()
     link = await store.link(uow.session, code)
     if link is None:

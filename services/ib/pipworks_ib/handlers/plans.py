@@ -98,9 +98,4 @@ async def get_plan(deps: Deps, plan_id: str) -> tuple[str, list[tuple[PlanVersio
         row = await store.plan(uow.session, plan_id)
         if row is None:
             raise NotFound("plan", plan_id, reason="PLAN_NOT_FOUND")
-        versions = (await store.load_plan_versions(uow.session, [plan_id])).get(plan_id, [])
-        created = {
-            r["version"]: r["created_at"]
-            for r in await store.plan_version_rows(uow.session, plan_id)
-        }
-        return row["name"], [(v, created[v.version]) for v in versions]
+        return row["name"], await store.plan_history(uow.session, plan_id)

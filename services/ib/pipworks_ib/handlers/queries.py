@@ -4,6 +4,7 @@ statements and link statistics. Callers are scoped before anything is read."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,30 @@ def page_of(size: int, token: str, query: str) -> tuple[int, dict[str, Any] | No
         return size, page_tokens.decode(token, query)
     except page_tokens.BadPageToken as exc:
         raise InvalidArgument.for_field("page.page_token", str(exc)) from None
+
+
+def _cursor_at(cursor: dict[str, Any] | None) -> datetime | None:
+    return datetime.fromisoformat(cursor["at"]) if cursor else None
+
+
+def _cursor_id(cursor: dict[str, Any] | None) -> uuid.UUID | None:
+    return uuid.UUID(cursor["id"]) if cursor else None
+
+
+def next_page(
+    rows: list[Row], size: int, query: str, position: Callable[[Row], dict[str, Any]]
+) -> tuple[list[Row], str]:
+    """A page fetched with ``LIMIT size + 1``: its first ``size`` rows, and a token for the
+    position after the last of them when there is more."""
+    if len(rows) <= size:
+        return rows, ""
+    rows = rows[:size]
+    return rows, page_tokens.encode(position(rows[-1]), query)
+
+
+def _window(deps: Deps, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """An open-ended period: from the beginning of time, up to tomorrow."""
+    return start or FAR_PAST, end or deps.clock() + timedelta(days=1)
 
 
 async def link_stats(deps: Deps, caller: Caller, partner: str) -> list[Row]:
@@ -62,19 +87,19 @@ async def my_clients(
             ORDER BY a.attributed_at, a.client_user_id LIMIT :n
             """,
             p=partner_id,
-            at=datetime.fromisoformat(cursor["at"]) if cursor else None,
-            after=uuid.UUID(cursor["id"]) if cursor else None,
+            at=_cursor_at(cursor),
+            after=_cursor_id(cursor),
             n=size + 1,
         )
-        more = len(rows) > size
-        rows = rows[:size]
-        next_token = ""
-        if more:
-            last = rows[-1]
-            next_token = page_tokens.encode(
-                {"at": last["attributed_at"].isoformat(), "id": str(last["client_user_id"])}, query
-            )
-        return rows, next_token
+        return next_page(
+            rows,
+            size,
+            query,
+            lambda last: {
+                "at": last["attributed_at"].isoformat(),
+                "id": str(last["client_user_id"]),
+            },
+        )
 
 
 async def sub_partners(
@@ -102,18 +127,12 @@ async def sub_partners(
             """,  # noqa: S608 - a fixed SQL fragment
             v=viewer,
             d=cursor["d"] if cursor else None,
-            after=uuid.UUID(cursor["id"]) if cursor else None,
+            after=_cursor_id(cursor),
             n=size + 1,
         )
-        more = len(rows) > size
-        rows = rows[:size]
-        next_token = ""
-        if more:
-            last = rows[-1]
-            next_token = page_tokens.encode(
-                {"d": last["relative_depth"], "id": str(last["id"])}, query
-            )
-        return rows, next_token
+        return next_page(
+            rows, size, query, lambda last: {"d": last["relative_depth"], "id": str(last["id"])}
+        )
 
 
 LEDGER_SELECT = """
@@ -137,8 +156,7 @@ async def commissions(
 ) -> tuple[list[Row], str]:
     async with deps.uow() as uow:
         partner_id = await scoped_partner(uow.session, caller, partner)
-        start = start or FAR_PAST
-        end = end or deps.clock() + timedelta(days=1)
+        start, end = _window(deps, start, end)
         query = page_tokens.fingerprint("ledger", partner_id, start.isoformat(), end.isoformat())
         size, cursor = page_of(size, token, query)
         rows = await store.fetch_all(
@@ -153,19 +171,16 @@ async def commissions(
             p=partner_id,
             s=start,
             e=end,
-            at=datetime.fromisoformat(cursor["at"]) if cursor else None,
-            after=uuid.UUID(cursor["id"]) if cursor else None,
+            at=_cursor_at(cursor),
+            after=_cursor_id(cursor),
             n=size + 1,
         )
-        more = len(rows) > size
-        rows = rows[:size]
-        next_token = ""
-        if more:
-            last = rows[-1]
-            next_token = page_tokens.encode(
-                {"at": last["occurred_at"].isoformat(), "id": str(last["id"])}, query
-            )
-        return rows, next_token
+        return next_page(
+            rows,
+            size,
+            query,
+            lambda last: {"at": last["occurred_at"].isoformat(), "id": str(last["id"])},
+        )
 
 
 DIMENSIONS = {
@@ -188,6 +203,7 @@ async def summarize(
     column = DIMENSIONS[dimension]
     async with deps.uow() as uow:
         partner_id = await scoped_partner(uow.session, caller, partner)
+        start, end = _window(deps, start, end)
         rows = await store.fetch_all(
             uow.session,
             f"SELECT {column} AS key, sum(l.amount) AS amount, count(*) AS entries,"  # noqa: S608
@@ -195,8 +211,8 @@ async def summarize(
             " AND l.occurred_at >= :s AND l.occurred_at < :e"
             " GROUP BY 1, l.currency ORDER BY 1, l.currency",
             p=partner_id,
-            s=start or FAR_PAST,
-            e=end or deps.clock() + timedelta(days=1),
+            s=start,
+            e=end,
         )
         if dimension == "level":
             rows = [{**r, "key": str(int(r["key"]))} for r in rows]
@@ -217,20 +233,18 @@ async def statements(
             " OR (created_at, id) < (:at, CAST(:after AS uuid)))"
             " ORDER BY created_at DESC, id DESC LIMIT :n",
             p=partner_id,
-            at=datetime.fromisoformat(cursor["at"]) if cursor else None,
-            after=uuid.UUID(cursor["id"]) if cursor else None,
+            at=_cursor_at(cursor),
+            after=_cursor_id(cursor),
             n=size + 1,
         )
-        more = len(rows) > size
-        rows = rows[:size]
-        result = [(r, await store.statement_lines(uow.session, r["id"])) for r in rows]
-        next_token = ""
-        if more:
-            last = rows[-1]
-            next_token = page_tokens.encode(
-                {"at": last["created_at"].isoformat(), "id": str(last["id"])}, query
-            )
-        return result, next_token
+        rows, next_token = next_page(
+            rows,
+            size,
+            query,
+            lambda last: {"at": last["created_at"].isoformat(), "id": str(last["id"])},
+        )
+        lines = await store.statement_lines(uow.session, [r["id"] for r in rows])
+        return [(r, lines[r["id"]]) for r in rows], next_token
 
 
 async def partner_with_links(deps: Deps, partner_id: uuid.UUID) -> tuple[Row, list[Row]] | None:
@@ -243,11 +257,10 @@ async def partner_with_links(deps: Deps, partner_id: uuid.UUID) -> tuple[Row, li
 
 async def my_partner(deps: Deps, caller: Caller) -> tuple[Row, list[Row]]:
     async with deps.uow() as uow:
-        partner_id = await own_partner(uow.session, caller)
-        row = await store.partner(uow.session, partner_id)
-        return row, await store.links(uow.session, partner_id)
+        row = await own_partner(uow.session, caller)
+        return row, await store.links(uow.session, row["id"])
 
 
 async def lines(deps: Deps, statement_id: uuid.UUID) -> dict[str, list[Row]]:
     async with deps.uow() as uow:
-        return await store.statement_lines(uow.session, statement_id)
+        return (await store.statement_lines(uow.session, [statement_id]))[statement_id]

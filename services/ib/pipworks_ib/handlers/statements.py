@@ -10,12 +10,7 @@ from pipworks.events.v1 import ib_pb2
 from pipworks_ib.adapters import store
 from pipworks_ib.domain.engine import price_revenue_share
 from pipworks_ib.domain.money import to_text
-from pipworks_ib.handlers.commissions import (
-    accrual_message,
-    ledger_row,
-    resolver_for,
-    timestamp,
-)
+from pipworks_ib.handlers.commissions import emit_accrued, ledger_row, resolver_for, timestamp
 from pipworks_ib.handlers.context import Caller, Deps
 from pipworks_ib.handlers.partners import audit
 from pipworks_platform.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -172,9 +167,6 @@ async def settle_revenue_share(
                     source_key=f"revshare:{client}:{period}",
                     plan=plan,
                     client=str(client),
-                    server="",
-                    deal=0,
-                    symbol="",
                     hold_id=None,
                     occurred_at=at.isoformat(),
                     now=now.isoformat(),
@@ -192,13 +184,7 @@ async def settle_revenue_share(
             now=now,
             n=len(written),
         )
-        fresh = [r for r in rows if r["id"] in written]
-        if fresh:
-            uow.emit(
-                ib_pb2.IbCommissionAccrued(
-                    accruals=[accrual_message(r) for r in fresh], accrued_at=timestamp(now)
-                )
-            )
+        emit_accrued(uow, rows, written, now)
         await audit(
             uow,
             deps,
