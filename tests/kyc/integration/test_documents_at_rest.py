@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from pipworks.kyc.v1 import kyc_service_pb2 as pb
 from pipworks_kyc.handlers.documents import blob_context
 from pipworks_platform.crypto import DecryptionError, FieldCipher, Keyring
 from tests.kyc.support import ENCRYPTION_KEY, ENCRYPTION_KEY_ID, PDF, Kyc
@@ -40,5 +41,10 @@ async def test_files_and_metadata_are_encrypted_at_rest(kyc: Kyc) -> None:
     row = (await kyc.sql("SELECT * FROM documents"))[0]
     assert secret_number.encode() not in bytes(row["number_encrypted"])
     assert b"2031" not in bytes(row["expires_on_encrypted"])
-    answers = await kyc.sql("SELECT answers_encrypted FROM applications")
-    assert answers == []
+
+    # The draft's answers are sealed too.
+    await kyc.stub.SaveDraft(
+        pb.SaveDraftRequest(fields={"first_name": "Zebediah"}), metadata=kyc.client(user)
+    )
+    sealed = await kyc.scalar("SELECT answers_encrypted FROM applications")
+    assert b"Zebediah" not in bytes(sealed)

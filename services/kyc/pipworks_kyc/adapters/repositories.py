@@ -298,13 +298,19 @@ class ApplicationRepository:
         ).one_or_none()
         return None if row is None else self._application(row._mapping)
 
-    async def approved_user_ids(self) -> list[uuid.UUID]:
-        rows = await self._s.execute(
-            sa.select(applications.c.user_id)
+    async def latest_approved_batch(self, after: uuid.UUID | None, limit: int) -> list[Application]:
+        """Each profiled client's newest approved application, in user id order."""
+        query = (
+            sa.select(applications)
+            .distinct(applications.c.user_id)
+            .join(profiles, profiles.c.user_id == applications.c.user_id)
             .where(applications.c.state == State.APPROVED)
-            .distinct()
         )
-        return [r[0] for r in rows]
+        if after is not None:
+            query = query.where(applications.c.user_id > after)
+        query = query.order_by(applications.c.user_id, applications.c.updated_at.desc())
+        rows = (await self._s.execute(query.limit(limit))).all()
+        return [self._application(r._mapping) for r in rows]
 
     async def queue(
         self,
@@ -551,28 +557,35 @@ class HitRepository:
 
     async def add_new(self, hits: Iterable[Hit]) -> list[Hit]:
         """Insert the hits not raised before for the same client and entry; the new ones."""
-        added: list[Hit] = []
-        for hit in hits:
-            result = await self._s.execute(
+        batch = list(hits)
+        if not batch:
+            return []
+        inserted = set(
+            await self._s.scalars(
                 pg_insert(screening_hits)
                 .values(
-                    id=hit.id,
-                    user_id=hit.user_id,
-                    application_id=hit.application_id,
-                    list_source=hit.list_source,
-                    list_entry_id=hit.list_entry_id,
-                    entry_name=hit.entry_name,
-                    topics=list(hit.topics),
-                    score=hit.score,
-                    status=hit.status,
-                    resolution_reason="",
-                    created_at=hit.created_at,
+                    [
+                        {
+                            "id": hit.id,
+                            "user_id": hit.user_id,
+                            "application_id": hit.application_id,
+                            "list_source": hit.list_source,
+                            "list_entry_id": hit.list_entry_id,
+                            "entry_name": hit.entry_name,
+                            "topics": list(hit.topics),
+                            "score": hit.score,
+                            "status": hit.status,
+                            "resolution_reason": "",
+                            "created_at": hit.created_at,
+                        }
+                        for hit in batch
+                    ]
                 )
                 .on_conflict_do_nothing()
+                .returning(screening_hits.c.id)
             )
-            if result.rowcount:
-                added.append(hit)
-        return added
+        )
+        return [hit for hit in batch if hit.id in inserted]
 
     async def get(self, hit_id: uuid.UUID, *, lock: bool = False) -> Hit | None:
         query = sa.select(screening_hits).where(screening_hits.c.id == hit_id)

@@ -105,10 +105,6 @@ class Template:
     documents: tuple[DocumentSpec, ...]
     levels: tuple[LevelSpec, ...] = field(default=())
 
-    @property
-    def max_level(self) -> int:
-        return max((lv.level for lv in self.levels), default=1)
-
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
 

@@ -3,7 +3,6 @@ configuration and the clock."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ from pipworks_kyc.screening.service import Screening
 from pipworks_platform.audit import AuditLogRepository, AuditRecord
 from pipworks_platform.crypto import FieldCipher
 from pipworks_platform.db import UnitOfWork, UnitOfWorkFactory
-from pipworks_platform.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,3 @@ async def audit(
     await AuditLogRepository(uow.session).append(
         AuditRecord(actor=actor, action=action, subject=subject, details=details), now
     )
-
-
-def parse_uuid(value: str, field_name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise InvalidArgument.for_field(field_name, "must be a UUID") from None

@@ -174,16 +174,21 @@ async def upload(deps: Deps, user_id: uuid.UUID, meta: UploadMetadata, data: byt
     return doc
 
 
-async def _restore_level(
-    deps: Deps, uow: UnitOfWork, user_id: uuid.UUID, current: int, approved: int, now: datetime
-) -> None:
+async def _current_level(deps: Deps, uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> int:
+    """The level the client's documents reach now under their approved template."""
     app = await ApplicationRepository(uow.session, deps.cipher).latest_approved(user_id)
     template = (
         await template_version(uow, app.template_id, app.template_version)
         if app is not None
         else default_template(ClientType.INDIVIDUAL)
     )
-    reached = await reachable_level(deps, uow, user_id, template, now.date(), at_approval=False)
+    return await reachable_level(deps, uow, user_id, template, now.date(), at_approval=False)
+
+
+async def _restore_level(
+    deps: Deps, uow: UnitOfWork, user_id: uuid.UUID, current: int, approved: int, now: datetime
+) -> None:
+    reached = await _current_level(deps, uow, user_id, now)
     level = min(approved, reached)
     if level <= current:
         return
@@ -329,13 +334,7 @@ async def _lower_level(deps: Deps, uow: UnitOfWork, user_id: uuid.UUID, now: dat
     profile = await profiles.get(user_id, lock=True)
     if profile is None or profile.level == 0:
         return False
-    app = await ApplicationRepository(uow.session, deps.cipher).latest_approved(user_id)
-    template = (
-        await template_version(uow, app.template_id, app.template_version)
-        if app is not None
-        else default_template(ClientType.INDIVIDUAL)
-    )
-    reached = await reachable_level(deps, uow, user_id, template, now.date(), at_approval=False)
+    reached = await _current_level(deps, uow, user_id, now)
     if reached >= profile.level:
         return False
     await profiles.set_level(user_id, reached, now)

@@ -36,9 +36,9 @@ class Consumers:
         if not isinstance(message, identity_pb2.UserRegistered):
             raise PermanentError(f"unexpected event type {type(message).__name__}")
         user_id = _uuid(message.user_id)
-        country = (
-            message.country_code.upper() if _COUNTRY.fullmatch(message.country_code.upper()) else ""
-        )
+        country = message.country_code.upper()
+        if not _COUNTRY.fullmatch(country):
+            country = ""
         registered_at = (
             message.registered_at.ToDatetime(tzinfo=UTC)
             if message.HasField("registered_at")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +14,6 @@ from pipworks_kyc.adapters.repositories import (
     Hit,
     HitRepository,
     ListRepository,
-    ProfileRepository,
 )
 from pipworks_kyc.domain.applications import PENDING, Application, State
 from pipworks_kyc.domain.templates import parse_date
@@ -31,6 +31,7 @@ from pipworks_platform.errors import (
 CLEARED = "cleared"
 CONFIRMED = "confirmed"
 OPEN = "open"
+RESCREEN_BATCH = 500
 
 
 def screened_name(app: Application) -> str:
@@ -130,9 +131,9 @@ async def resolve_hit(
         if app is not None and app.state in PENDING:
             await rerate(deps, uow, app, now)
         await uow.commit()
-        resolved = await HitRepository(uow.session).get(hit_id)
-    assert resolved is not None
-    return resolved
+    return dataclasses.replace(
+        hit, status=resolution, resolved_by=reviewer, resolution_reason=reason
+    )
 
 
 async def reload_lists(
@@ -167,20 +168,24 @@ async def reload_lists(
 
 
 async def rescreen_approved(deps: Deps) -> tuple[int, int]:
-    async with deps.uow() as uow:
-        users = await ApplicationRepository(uow.session, deps.cipher).approved_user_ids()
+    """Screen every approved client's newest approved application again, each in its own
+    transaction; (clients rescreened, new hits)."""
     rescreened = new_hits = 0
-    for user_id in users:
-        now = deps.clock()
+    after: uuid.UUID | None = None
+    while True:
         async with deps.uow() as uow:
-            app = await ApplicationRepository(uow.session, deps.cipher).latest_approved(user_id)
-            if app is None or await ProfileRepository(uow.session).get(user_id) is None:
-                continue
-            added = await screen(deps, uow, app, now, application_id=False)
-            await uow.commit()
-        rescreened += 1
-        new_hits += len(added)
-    return rescreened, new_hits
+            batch = await ApplicationRepository(uow.session, deps.cipher).latest_approved_batch(
+                after, RESCREEN_BATCH
+            )
+        if not batch:
+            return rescreened, new_hits
+        after = batch[-1].user_id
+        for app in batch:
+            async with deps.uow() as uow:
+                added = await screen(deps, uow, app, deps.clock(), application_id=False)
+                await uow.commit()
+            rescreened += 1
+            new_hits += len(added)
 
 
 def blocks_approval(hits: list[Hit]) -> tuple[int, int]:

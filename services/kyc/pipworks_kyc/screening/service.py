@@ -40,10 +40,6 @@ class Screening:
         self._stamp: str | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def index(self) -> ScreeningIndex:
-        return self._index
-
     async def ensure_current(self, session: AsyncSession) -> None:
         repo = ListRepository(session)
         stamp = await repo.stamp()
