@@ -72,7 +72,7 @@ def build_deps(infra: Infrastructure, geo: GeoResolver | None = None) -> Deps:
     return Deps(
         rulebook=rulebook,
         detector=Detector(rulebook, geo if geo is not None else load_geo(settings), cache),
-        staff=Staff(infra.unit_of_work, rulebook, cache),
+        staff=Staff(infra.unit_of_work, rulebook),
         expiry=RestrictionExpiry(
             infra.unit_of_work,
             settings.antifraud_expiry_interval_seconds,

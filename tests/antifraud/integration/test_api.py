@@ -100,6 +100,10 @@ async def test_rules_are_created_versioned_and_listed(
         assert "big-deposit-eu" in ids
         assert "structuring" in ids
         assert len(ids) == len(set(ids)) == 15
+        code, reason, _ = await rejected(
+            af.stub.ListRules(pb.ListRulesRequest(page_token="not-a-token"), metadata=staff)
+        )
+        assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
         audit = await af.sql("SELECT action, subject FROM audit_log ORDER BY sequence")
         assert [(r["action"], r["subject"]) for r in audit] == [
             ("rule.created", "rule:big-deposit-eu"),

@@ -28,14 +28,6 @@ SELECT s.kind, s.key, count(*),
 FROM shared_keys AS s JOIN (SELECT DISTINCT kind, key FROM wanted) AS w USING (kind, key)
 GROUP BY s.kind, s.key
 """
-_RECORD = """
-INSERT INTO evaluated_events (event_id, user_id, kind, occurred_at, document, score,
-                              shadow_score, hits)
-SELECT e, u, k, o, d::jsonb, s, h, x::jsonb
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::numeric[],
-            $7::numeric[], $8::text[]) AS t(e, u, k, o, d, s, h, x)
-ON CONFLICT DO NOTHING
-"""
 _WRITE = """
 WITH inserted AS (
     INSERT INTO client_state (user_id, version, state, updated_at)
@@ -60,11 +52,10 @@ SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)
 async def load_states(session: AsyncSession, users: Iterable[str]) -> dict[str, ClientState]:
     conn = await driver_connection(session)
     ids = [uuid.UUID(u) for u in users]
-    found = {
+    return {
         str(row[0]): ClientState.from_document(str(row[0]), row[1], json.loads(row[2]))
         for row in await conn.fetch(_LOAD, ids)
     }
-    return found
 
 
 async def shared_counts(
@@ -90,25 +81,22 @@ async def shared_counts(
     return counts, present
 
 
-async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    conn = await driver_connection(session)
-    await conn.execute(
-        _RECORD,
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _event_columns(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """The evaluated events as the column arrays ``unnest`` takes, in table order."""
+    return [
         [r["event_id"] for r in rows],
         [r["user_id"] for r in rows],
         [r["kind"] for r in rows],
         [r["occurred_at"] for r in rows],
-        [json.dumps(r["document"], separators=(",", ":")) for r in rows],
+        [_dump(r["document"]) for r in rows],
         [r["score"] for r in rows],
         [r["shadow_score"] for r in rows],
-        [json.dumps(r["hits"], separators=(",", ":")) for r in rows],
-    )
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+        [_dump(r["hits"]) for r in rows],
+    ]
 
 
 async def write(
@@ -130,14 +118,7 @@ async def write(
         [uuid.UUID(s.user_id) for s in old],
         [s.version for s in old],
         [_dump(s.to_document()) for s in old],
-        [r["event_id"] for r in rows],
-        [r["user_id"] for r in rows],
-        [r["kind"] for r in rows],
-        [r["occurred_at"] for r in rows],
-        [_dump(r["document"]) for r in rows],
-        [r["score"] for r in rows],
-        [r["shadow_score"] for r in rows],
-        [_dump(r["hits"]) for r in rows],
+        *_event_columns(rows),
     )
     if written != len(states):
         raise StaleState("a client state changed concurrently")

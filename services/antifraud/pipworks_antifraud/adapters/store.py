@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,6 @@ from pipworks_antifraud.adapters.tables import (
     evaluated_events,
     restrictions,
     rules,
-    shared_keys,
 )
 from pipworks_antifraud.domain.rules import RuleSpec
 from pipworks_antifraud.domain.state import ClientState
@@ -51,6 +51,25 @@ def rule_from_row(row: Any) -> RuleSpec:
     )
 
 
+def _rule_values(spec: RuleSpec) -> dict[str, Any]:
+    """The rule's columns, as stored for one version."""
+    return {
+        "rule_id": spec.rule_id,
+        "version": spec.version,
+        "name": spec.name,
+        "description": spec.description,
+        "event_kinds": list(spec.event_kinds),
+        "condition": spec.condition,
+        "score": spec.score,
+        "severity": spec.severity,
+        "actions": list(spec.actions),
+        "mode": spec.mode,
+        "reason": spec.reason,
+        "restriction_hours": spec.restriction_hours,
+        "cooldown_seconds": spec.cooldown_seconds,
+    }
+
+
 class RuleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -78,60 +97,35 @@ class RuleRepository:
         )
         row = await self.session.execute(
             sa.insert(rules)
-            .values(
-                rule_id=spec.rule_id,
-                version=spec.version,
-                name=spec.name,
-                description=spec.description,
-                event_kinds=list(spec.event_kinds),
-                condition=spec.condition,
-                score=spec.score,
-                severity=spec.severity,
-                actions=list(spec.actions),
-                mode=spec.mode,
-                reason=spec.reason,
-                restriction_hours=spec.restriction_hours,
-                cooldown_seconds=spec.cooldown_seconds,
-                is_current=True,
-                created_at=now,
-                created_by=actor,
-            )
+            .values(**_rule_values(spec), is_current=True, created_at=now, created_by=actor)
             .returning(rules)
         )
         return row.one()
 
     async def seed(self, specs: Sequence[RuleSpec], now: datetime) -> int:
         """Add each built-in rule that has never existed; returns how many were added."""
-        added = 0
-        for spec in specs:
-            result = await self.session.execute(
-                pg_insert(rules)
-                .values(
-                    rule_id=spec.rule_id,
-                    version=1,
-                    name=spec.name,
-                    description=spec.description,
-                    event_kinds=list(spec.event_kinds),
-                    condition=spec.condition,
-                    score=spec.score,
-                    severity=spec.severity,
-                    actions=list(spec.actions),
-                    mode=spec.mode,
-                    reason=spec.reason,
-                    restriction_hours=spec.restriction_hours,
-                    cooldown_seconds=spec.cooldown_seconds,
-                    is_current=True,
-                    created_at=now,
-                    created_by="system",
-                )
-                .on_conflict_do_nothing()
-                .returning(rules.c.rule_id)
+        if not specs:
+            return 0
+        result = await self.session.execute(
+            pg_insert(rules)
+            .values(
+                [
+                    {
+                        **_rule_values(replace(spec, version=1)),
+                        "is_current": True,
+                        "created_at": now,
+                        "created_by": "system",
+                    }
+                    for spec in specs
+                ]
             )
-            added += result.first() is not None
-        return added
+            .on_conflict_do_nothing()
+            .returning(rules.c.rule_id)
+        )
+        return len(result.all())
 
 
-# -- client state and shared-by indexes -------------------------------------------------
+# -- client state ------------------------------------------------------------------------
 
 
 class StateRepository:
@@ -149,49 +143,6 @@ class StateRepository:
         if row is None:
             return ClientState(user_id=user_id)
         return ClientState.from_document(user_id, row.version, row.state)
-
-    async def save(self, state: ClientState, now: datetime) -> None:
-        """Write the state as version+1, if nobody else wrote since it was read."""
-        document = state.to_document()
-        user = uuid.UUID(state.user_id)
-        if state.version == 0:
-            result = await self.session.execute(
-                pg_insert(client_state)
-                .values(user_id=user, version=1, state=document, updated_at=now)
-                .on_conflict_do_nothing()
-                .returning(client_state.c.version)
-            )
-        else:
-            result = await self.session.execute(
-                sa.update(client_state)
-                .where(client_state.c.user_id == user, client_state.c.version == state.version)
-                .values(version=state.version + 1, state=document, updated_at=now)
-                .returning(client_state.c.version)
-            )
-        if result.first() is None:
-            raise StaleState(f"client {state.user_id} changed concurrently")
-        state.version += 1
-
-    async def share(self, kind: str, key: str, user_id: str, now: datetime) -> int:
-        """Record that ``user_id`` used ``key``; how many clients have used it."""
-        user = uuid.UUID(user_id)
-        row = (
-            await self.session.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.coalesce(sa.func.bool_or(shared_keys.c.user_id == user), False),
-                ).where(shared_keys.c.kind == kind, shared_keys.c.key == key)
-            )
-        ).one()
-        count, seen = int(row[0]), bool(row[1])
-        if not seen:
-            await self.session.execute(
-                pg_insert(shared_keys)
-                .values(kind=kind, key=key, user_id=user, first_seen=now)
-                .on_conflict_do_nothing()
-            )
-            count += 1
-        return count
 
 
 # -- evaluated events, alerts, cases, restrictions ----------------------------------------
@@ -279,9 +230,10 @@ class EvidenceRepository:
         return list(result.all())
 
     async def add_restriction(self, **values: Any) -> Any | None:
+        """Place a restriction (not lifted); None when its id or key is taken."""
         result = await self.session.execute(
             pg_insert(restrictions)
-            .values(**values)
+            .values(lifted_by="", lift_reason="", **values)
             .on_conflict_do_nothing()
             .returning(restrictions)
         )

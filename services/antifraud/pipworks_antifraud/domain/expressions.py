@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -598,24 +598,3 @@ def compile_condition(source: str, schema: Schema) -> Condition:
         aggregates=tuple(compiler.aggregates),
         leaves=tuple(compiler.leaves.items()),
     )
-
-
-def names_in(source: str) -> Sequence[str]:
-    """Every dotted name in ``source`` (for documentation and listings)."""
-    tree = parse(source)
-    found: list[str] = []
-
-    def walk(node: Node) -> None:
-        if isinstance(node, Name):
-            found.append(node.path)
-        elif isinstance(node, Unary):
-            walk(node.operand)
-        elif isinstance(node, Binary):
-            walk(node.left)
-            walk(node.right)
-        elif isinstance(node, Call):
-            for arg in node.args:
-                walk(arg)
-
-    walk(tree)
-    return found

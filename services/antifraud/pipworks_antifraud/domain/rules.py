@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from pipworks_antifraud.domain.expressions import (
     BOOL,
@@ -21,7 +21,7 @@ from pipworks_antifraud.domain.expressions import (
     Schema,
     compile_condition,
 )
-from pipworks_platform.errors import InvalidArgument, Violations
+from pipworks_platform.errors import Violations
 
 # What happened, as the engine sees it.
 KINDS = (
@@ -181,16 +181,6 @@ def compile_rule(spec: RuleSpec, *, prefix: str = "rule") -> CompiledRule:
     v.raise_if_any(reason="INVALID_RULE")
     assert condition is not None
     return CompiledRule(spec, condition)
-
-
-def parse_score(text: str, field: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InvalidArgument.for_field(field, "must be a decimal number such as 25") from None
-    if not value.is_finite():
-        raise InvalidArgument.for_field(field, "must be a decimal number such as 25")
-    return value
 
 
 # -- the built-in rule set -------------------------------------------------------------

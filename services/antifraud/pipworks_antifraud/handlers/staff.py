@@ -29,11 +29,10 @@ from pipworks_antifraud.domain.rules import RuleSpec, compile_rule
 from pipworks_antifraud.domain.state import ClientState
 from pipworks_antifraud.handlers.stream import (
     RuleBook,
-    StateCache,
     derived_id,
+    lift_and_announce,
     restricted_event,
     stamp,
-    unrestricted_event,
 )
 from pipworks_platform import page_tokens
 from pipworks_platform.audit import AuditLogRepository, AuditRecord
@@ -50,16 +49,23 @@ class Page:
     next_token: str
 
 
-def _cursor(token: str, query: str) -> int | None:
+def _cursor(token: str, query: str, key: str = "seq", kind: type = int) -> Any:
+    """The position a page token of ``query`` resumes after; None for the first page."""
     if not token:
         return None
     try:
-        cursor = page_tokens.decode(token, query)
-        return int(cursor["seq"])
+        return kind(page_tokens.decode(token, query)[key])
     except (page_tokens.BadPageToken, KeyError, TypeError, ValueError):
         raise InvalidArgument.for_field(
             "page_token", "is not a page token of this query", reason="INVALID_PAGE_TOKEN"
         ) from None
+
+
+def _page(rows: list[Any], page_size: int, query: str) -> Page:
+    """The first ``page_size`` of ``rows`` (fetched one over, newest first by ``seq``)."""
+    page = rows[:page_size]
+    more = len(rows) > page_size
+    return Page(page, page_tokens.encode({"seq": page[-1].seq}, query) if more else "")
 
 
 async def _audit(
@@ -70,11 +76,19 @@ async def _audit(
     )
 
 
+async def _active_case(evidence: EvidenceRepository, case_id: uuid.UUID) -> Any:
+    """The case, locked for a change; NOT_FOUND, or FAILED_PRECONDITION once it is closed."""
+    row = await evidence.case(case_id, lock=True)
+    if row is None:
+        raise NotFound("case", str(case_id), reason="CASE_NOT_FOUND")
+    ensure_active(row.status)
+    return row
+
+
 class Staff:
-    def __init__(self, uow: UnitOfWorkFactory, rulebook: RuleBook, cache: StateCache) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, rulebook: RuleBook) -> None:
         self.uow = uow
         self.rulebook = rulebook
-        self.cache = cache
 
     @staticmethod
     def now() -> datetime:
@@ -175,14 +189,7 @@ class Staff:
     async def list_rules(self, page_size: int, token: str) -> Page:
         await self.rulebook.current()  # built-in rules are seeded
         query = page_tokens.fingerprint("rules")
-        after = None
-        if token:
-            try:
-                after = str(page_tokens.decode(token, query)["id"])
-            except (page_tokens.BadPageToken, KeyError):
-                raise InvalidArgument.for_field(
-                    "page_token", "is not a page token of this query", reason="INVALID_PAGE_TOKEN"
-                ) from None
+        after = _cursor(token, query, "id", str)
         async with self.uow() as uow:
             rows = await RuleRepository(uow.session).current()
         if after is not None:
@@ -280,9 +287,7 @@ class Staff:
             rows = list(
                 await uow.session.execute(query.order_by(alerts.c.seq.desc()).limit(page_size + 1))
             )
-        page = rows[:page_size]
-        more = len(rows) > page_size
-        return Page(page, page_tokens.encode({"seq": page[-1].seq}, query_id) if more else "")
+        return _page(rows, page_size, query_id)
 
     # -- cases ------------------------------------------------------------------------------
 
@@ -304,11 +309,11 @@ class Staff:
             rows = list(
                 await uow.session.execute(query.order_by(cases.c.seq.desc()).limit(page_size + 1))
             )
-            page = rows[:page_size]
-            totals = await EvidenceRepository(uow.session).case_totals([r.case_id for r in page])
-        more = len(rows) > page_size
-        token_out = page_tokens.encode({"seq": page[-1].seq}, query_id) if more else ""
-        return Page(page, token_out), totals
+            page = _page(rows, page_size, query_id)
+            totals = await EvidenceRepository(uow.session).case_totals(
+                [r.case_id for r in page.rows]
+            )
+        return page, totals
 
     async def get_case(self, case_id: uuid.UUID) -> dict[str, Any]:
         async with self.uow() as uow:
@@ -329,10 +334,7 @@ class Staff:
         now = self.now()
         async with self.uow() as uow:
             evidence = EvidenceRepository(uow.session)
-            row = await evidence.case(case_id, lock=True)
-            if row is None:
-                raise NotFound("case", str(case_id), reason="CASE_NOT_FOUND")
-            ensure_active(row.status)
+            row = await _active_case(evidence, case_id)
             if "status" in values:
                 check_transition(row.status, values["status"])
             updated = await evidence.update_case(case_id, updated_at=now, **values)
@@ -355,10 +357,7 @@ class Staff:
         now = self.now()
         async with self.uow() as uow:
             evidence = EvidenceRepository(uow.session)
-            row = await evidence.case(case_id, lock=True)
-            if row is None:
-                raise NotFound("case", str(case_id), reason="CASE_NOT_FOUND")
-            ensure_active(row.status)
+            await _active_case(evidence, case_id)
             comment = await evidence.add_comment(case_id, actor, body, now)
             await evidence.update_case(case_id, updated_at=now)
             await _audit(
@@ -375,10 +374,7 @@ class Staff:
         restriction = None
         async with self.uow() as uow:
             evidence = EvidenceRepository(uow.session)
-            row = await evidence.case(case_id, lock=True)
-            if row is None:
-                raise NotFound("case", str(case_id), reason="CASE_NOT_FOUND")
-            ensure_active(row.status)
+            row = await _active_case(evidence, case_id)
             updated = await evidence.update_case(
                 case_id, status=status, updated_at=now, resolved_at=now, resolution_note=note
             )
@@ -409,8 +405,6 @@ class Staff:
                     created_by=actor,
                     created_at=now,
                     expires_at=None,
-                    lifted_by="",
-                    lift_reason="",
                 )
                 if restriction is not None:
                     uow.emit(
@@ -419,12 +413,8 @@ class Staff:
                     )
             else:
                 for placed in await evidence.case_restrictions(case_id):
-                    lifted = await evidence.lift(
-                        placed.restriction_id, now, actor, "CASE_FALSE_POSITIVE"
-                    )
-                    uow.emit(
-                        await unrestricted_event(evidence, lifted, "CASE_FALSE_POSITIVE", now),
-                        event_id=str(derived_id(placed.restriction_id, "lifted")),
+                    await lift_and_announce(
+                        evidence, uow, placed.restriction_id, now, actor, "CASE_FALSE_POSITIVE"
                     )
             await _audit(
                 uow,
@@ -595,8 +585,6 @@ class Staff:
                 created_by=actor,
                 created_at=now,
                 expires_at=now + timedelta(hours=duration_hours) if duration_hours else None,
-                lifted_by="",
-                lift_reason="",
                 idempotency_key=key,
             )
             if row is None:  # a concurrent request with the same key won
@@ -633,11 +621,7 @@ class Staff:
                 raise FailedPrecondition(
                     "the restriction was already lifted", reason="RESTRICTION_NOT_ACTIVE"
                 )
-            lifted = await evidence.lift(restriction_id, now, actor, reason)
-            uow.emit(
-                await unrestricted_event(evidence, lifted, reason, now),
-                event_id=str(derived_id(restriction_id, "lifted")),
-            )
+            lifted = await lift_and_announce(evidence, uow, restriction_id, now, actor, reason)
             await _audit(
                 uow,
                 actor,
@@ -671,9 +655,7 @@ class Staff:
                     query.order_by(restrictions.c.seq.desc()).limit(page_size + 1)
                 )
             )
-        page = rows[:page_size]
-        more = len(rows) > page_size
-        return Page(page, page_tokens.encode({"seq": page[-1].seq}, query_id) if more else "")
+        return _page(rows, page_size, query_id)
 
     # -- the client risk view ---------------------------------------------------------------
 

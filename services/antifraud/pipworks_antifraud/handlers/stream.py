@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from pipworks.events.v1 import antifraud_pb2
 from pipworks_antifraud.adapters import bulk
 from pipworks_antifraud.adapters.store import (
     EvidenceRepository,
     RuleRepository,
-    StateRepository,
     rule_from_row,
 )
 from pipworks_antifraud.domain.engine import Decision, EngineConfig, RuleSet, process
@@ -49,9 +49,7 @@ def derived_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts))
 
 
-def stamp(moment: datetime) -> Any:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
+def stamp(moment: datetime) -> Timestamp:
     value = Timestamp()
     value.FromDatetime(moment)
     return value
@@ -64,6 +62,7 @@ class RuleBook:
         self._uow = uow
         self._config = config
         self._ruleset: RuleSet | None = None
+        self._seeded = False  # the built-in rules are added once, by the first load
         self._lock = asyncio.Lock()
 
     @property
@@ -83,8 +82,10 @@ class RuleBook:
         async with self._lock:
             async with self._uow() as uow:
                 repo = RuleRepository(uow.session)
-                if await repo.seed(BUILTIN_RULES, datetime.now(UTC)):
-                    await uow.commit()
+                if not self._seeded:
+                    if await repo.seed(BUILTIN_RULES, datetime.now(UTC)):
+                        await uow.commit()
+                    self._seeded = True
                 rows = await repo.current()
             compiled = []
             for row in rows:
@@ -151,30 +152,8 @@ class Detector:
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
     async def handle(self, event: InboundEvent, uow: UnitOfWork) -> None:
-        """Apply one event and commit here, under the client's lock, so the cached state
-        only ever holds committed changes (the consumer's own commit then has nothing left)."""
-        fact = to_fact(event, self.geo)
-        if fact is None:
-            return
-        ruleset = await self.rulebook.current()
-        now = self.clock()
-        async with self._locks[hash(fact.user_id) % LOCK_STRIPES]:
-            states = StateRepository(uow.session)
-            for kind, key in fact.keys.items():
-                fact.shared[kind] = await states.share(kind, key, fact.user_id, now)
-            state = self.cache.get(fact.user_id)
-            if state is None:
-                state = await states.load(fact.user_id)
-            try:
-                decision = process(ruleset, state, fact)
-                await states.save(state, now)
-                await bulk.record_events(uow.session, [evidence_row(decision)])
-                await self._act(decision, uow, now)
-                await uow.commit()
-            except BaseException:
-                self.cache.evict(fact.user_id)  # the state in hand was not committed
-                raise
-            self.cache.put(state)
+        """Apply one event: a batch of one (see :meth:`handle_batch`)."""
+        await self.handle_batch([event], uow)
 
     async def handle_batch(self, events: Sequence[InboundEvent], uow: UnitOfWork) -> None:
         """Apply a batch of events in one transaction (the consumer claimed their inbox
@@ -322,8 +301,6 @@ class Detector:
             created_by="system",
             created_at=now,
             expires_at=expires,
-            lifted_by="",
-            lift_reason="",
             **flags,
         )
         if row is not None:
@@ -370,17 +347,24 @@ def restricted_event(row: Any) -> antifraud_pb2.AntifraudClientRestricted:
     return event
 
 
-async def unrestricted_event(
-    evidence: EvidenceRepository, lifted: Any, reason: str, now: datetime
-) -> antifraud_pb2.AntifraudClientUnrestricted:
-    """The event for a lifted restriction. It allows again only what no other active
-    restriction of the client still blocks, since consumers apply the flags as given."""
+async def lift_and_announce(
+    evidence: EvidenceRepository,
+    uow: UnitOfWork,
+    restriction_id: uuid.UUID,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> Any:
+    """Lift the restriction and emit its AntifraudClientUnrestricted; the lifted row. The
+    event allows again only what no other active restriction of the client still blocks,
+    since consumers apply the flags as given."""
+    lifted = await evidence.lift(restriction_id, now, actor, reason)
     others = [
         r
         for r in await evidence.active_restrictions(lifted.user_id, now)
         if r.restriction_id != lifted.restriction_id
     ]
-    return antifraud_pb2.AntifraudClientUnrestricted(
+    event = antifraud_pb2.AntifraudClientUnrestricted(
         user_id=str(lifted.user_id),
         trading=lifted.trading and not any(r.trading for r in others),
         withdrawals=lifted.withdrawals and not any(r.withdrawals for r in others),
@@ -390,6 +374,8 @@ async def unrestricted_event(
         restriction_id=str(lifted.restriction_id),
         reason=reason,
     )
+    uow.emit(event, event_id=str(derived_id(restriction_id, "lifted")))
+    return lifted
 
 
 class RestrictionExpiry:
@@ -423,11 +409,7 @@ class RestrictionExpiry:
             evidence = EvidenceRepository(uow.session)
             rows = await evidence.lapsed(now, batch)
             for row in rows:
-                lifted = await evidence.lift(row.restriction_id, now, "system", "EXPIRED")
-                uow.emit(
-                    await unrestricted_event(evidence, lifted, "EXPIRED", now),
-                    event_id=str(derived_id(row.restriction_id, "lifted")),
-                )
+                await lift_and_announce(evidence, uow, row.restriction_id, now, "system", "EXPIRED")
             await uow.commit()
         return len(rows)
 
@@ -435,8 +417,6 @@ class RestrictionExpiry:
         while not self._stopping.is_set():
             try:
                 while await self.run_once() > 0:
-                    pass
-                while await self.prune_once() > 0:
                     pass
                 while await self.prune_once() > 0:
                     pass
