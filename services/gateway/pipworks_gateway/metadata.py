@@ -38,6 +38,8 @@ _TRANSPORT = frozenset(
     }
 )
 _CALLER_IDENTITY = frozenset({"forwarded", "x-real-ip", "x-client-ip", REQUEST_ID})
+_NEVER_FORWARDED = _TRANSPORT | _CALLER_IDENTITY
+_NOTHING_MORE: frozenset[str] = frozenset()
 _REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 MetadataValue = str | bytes
@@ -45,12 +47,7 @@ Metadata = Sequence[tuple[str, MetadataValue]]
 
 
 def _dropped(key: str, extra: frozenset[str]) -> bool:
-    return (
-        key.startswith((":", "grpc-", "x-forwarded-"))
-        or key in _TRANSPORT
-        or key in _CALLER_IDENTITY
-        or key in extra
-    )
+    return key.startswith((":", "grpc-", "x-forwarded-")) or key in _NEVER_FORWARDED or key in extra
 
 
 def request_id(incoming: Iterable[tuple[str, MetadataValue]]) -> str:
@@ -68,7 +65,7 @@ def outbound_metadata(
     *,
     request_id: str,
     client_ip: str | None,
-    also_drop: frozenset[str] = frozenset(),
+    also_drop: frozenset[str] = _NOTHING_MORE,
 ) -> list[tuple[str, MetadataValue]]:
     """The metadata a backend receives for a call that arrived with ``incoming``."""
     forwarded: list[tuple[str, MetadataValue]] = []
@@ -90,7 +87,7 @@ def response_headers(
     backend: Iterable[tuple[str, MetadataValue]], *, request_id: str
 ) -> list[tuple[str, MetadataValue]]:
     """Initial metadata for the caller: the backend's own headers plus ``x-request-id``."""
-    headers = [(k, v) for k, v in backend if not _dropped(k, frozenset())]
+    headers = [(k, v) for k, v in backend if not _dropped(k, _NOTHING_MORE)]
     headers.append((REQUEST_ID, request_id))
     return headers
 

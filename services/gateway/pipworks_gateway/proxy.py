@@ -69,7 +69,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
             self.services.append(service)
             for shape in catalogue.methods(service):
                 forwarder = _Forwarder(shape, backends.channel(target), target, drop)
-                self._handlers[shape.path] = forwarder.handler()
+                self._handlers[shape.path] = forwarder.handler
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
@@ -78,7 +78,7 @@ class GatewayProxy(grpc.GenericRpcHandler):
 
 
 class _Forwarder:
-    """Forwards calls of one method; one method handler per streaming shape."""
+    """Forwards calls of one method: the backend call and the ``handler`` of its shape."""
 
     def __init__(
         self,
@@ -91,24 +91,19 @@ class _Forwarder:
         self._backend = backend
         self._drop = drop
         path = shape.path
+        self.handler: grpc.RpcMethodHandler
         if shape.client_streaming and shape.server_streaming:
             self._start = channel.stream_stream(path)
+            self.handler = grpc.stream_stream_rpc_method_handler(self._streamed_response)
         elif shape.client_streaming:
             self._start = channel.stream_unary(path)
+            self.handler = grpc.stream_unary_rpc_method_handler(self._single_response)
         elif shape.server_streaming:
             self._start = channel.unary_stream(path)
+            self.handler = grpc.unary_stream_rpc_method_handler(self._streamed_response)
         else:
             self._start = channel.unary_unary(path)
-
-    def handler(self) -> grpc.RpcMethodHandler:
-        shape = self._shape
-        if shape.client_streaming and shape.server_streaming:
-            return grpc.stream_stream_rpc_method_handler(self._streamed_response)
-        if shape.client_streaming:
-            return grpc.stream_unary_rpc_method_handler(self._single_response)
-        if shape.server_streaming:
-            return grpc.unary_stream_rpc_method_handler(self._streamed_response)
-        return grpc.unary_unary_rpc_method_handler(self._single_response)
+            self.handler = grpc.unary_unary_rpc_method_handler(self._single_response)
 
     async def _single_response(
         self, request: bytes | AsyncBytes, context: grpc.aio.ServicerContext

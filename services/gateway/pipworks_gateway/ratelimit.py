@@ -194,6 +194,8 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
+        # Per method, decided on its first call (policies are fixed): None is unthrottled.
+        self._throttles: dict[str, _Throttled | None] = {}
 
     async def intercept_service(
         self,
@@ -201,13 +203,21 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.split("/")[1] in _UNTHROTTLED_SERVICES:
+        if handler is None:  # an unknown method: nothing to throttle, nothing to remember
             return handler
+        method = handler_call_details.method
+        if method not in self._throttles:
+            self._throttles[method] = self._throttle_for(method)
+        throttle = self._throttles[method]
+        return handler if throttle is None else wrap_handler(handler, throttle)
+
+    def _throttle_for(self, method: str) -> _Throttled | None:
+        if method.split("/")[1] in _UNTHROTTLED_SERVICES:
+            return None
         policy = policy_for(method)
         if policy is None:  # refused by the auth interceptor before it gets here
-            return handler
-        return wrap_handler(handler, _Throttled(self._limiter, policy.rate_limit_class))
+            return None
+        return _Throttled(self._limiter, policy.rate_limit_class)
 
 
 class _Throttled:

@@ -12,7 +12,7 @@ operator fixes the variable in one go.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ROUTES_VARIABLE = "PIPWORKS_GATEWAY_ROUTES"
@@ -57,9 +57,6 @@ class RouteTable:
         """Route keys that name no service in ``services`` (most likely typos)."""
         known = list(services)
         return [r.prefix for r in self._routes if not any(r.covers(s) for s in known)]
-
-    def as_mapping(self) -> Mapping[str, str]:
-        return {r.prefix: r.target for r in self._routes}
 
 
 def parse_routes(text: str) -> RouteTable:

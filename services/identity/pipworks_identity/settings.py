@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -123,8 +124,9 @@ class IdentitySettings(ServiceSettings):
 
     # -- what the composition root needs -------------------------------------------------
 
-    @property
+    @cached_property
     def signing_keys(self) -> SigningKeys:
+        """Parsed once: the token issuer and the local JWKS share it."""
         return SigningKeys.from_env_values(
             self.identity_signing_keys.get_secret_value(), self.identity_active_signing_key
         )

@@ -27,7 +27,7 @@ def sim_process(tmp_path: Path) -> Iterator[Mt5SimProcess]:
 
 @pytest.fixture
 def sim(sim_process: Mt5SimProcess) -> SimControl:
-    return SimControl(sim_process.url)
+    return SimControl(sim_process)
 
 
 @pytest.fixture

@@ -3,17 +3,21 @@ simulator's control API, events on NATS, and database probes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from pipworks.mtbridge.v1 import mtbridge_service_pb2_grpc as pb_grpc
-from pipworks_devstack.mt5sim import DEFAULT_MANAGER_LOGIN, DEFAULT_MANAGER_PASSWORD
+from pipworks_devstack.mt5sim import (
+    DEFAULT_MANAGER_LOGIN,
+    DEFAULT_MANAGER_PASSWORD,
+    Mt5SimProcess,
+)
 from pipworks_mtbridge.handlers import Deps
 from pipworks_mtbridge.main import DEFINITION, assemble, build_deps
 from pipworks_mtbridge.mt5 import Mt5Client
@@ -116,23 +120,20 @@ async def running_bridge(
 
 
 class SimControl:
-    """The simulator's /sim control API and a manager connection to check its state."""
+    """The simulator's /sim control API (``Mt5SimProcess.control``, off the event loop)
+    and a manager connection to check its state."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, process: Mt5SimProcess) -> None:
+        self._process = process
+        self.url = process.url
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(f"{self.url}{path}", json=body or {}) as reply,
-        ):
-            payload = await reply.json(content_type=None)
+        payload = await asyncio.to_thread(self._process.control, "POST", path, body or {})
         assert str(payload.get("retcode", "")).startswith("0"), payload
         return payload
 
     async def get(self, path: str) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as reply:
-            return await reply.json(content_type=None)
+        return await asyncio.to_thread(self._process.control, "GET", path)
 
     @contextlib.asynccontextmanager
     async def manager(self) -> AsyncIterator[Mt5Client]:

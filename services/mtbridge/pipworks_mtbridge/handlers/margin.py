@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pipworks_mtbridge.adapters.repositories import AccountRepository, MarginStateRepository
 from pipworks_mtbridge.domain.margin import evaluate
 from pipworks_mtbridge.handlers import events
@@ -25,15 +27,15 @@ async def check_margins(deps: Deps, server: TradingServer) -> int:
             repo = MarginStateRepository(uow.session)
             await repo.lock_server(server.name)
             known = await repo.disarmed(server.name, batch)
+            observed: dict[int, tuple[frozenset[Decimal], Decimal | None]] = {}
             for state in states:
                 before = known.get(state.login, frozenset())
                 decision = evaluate(deps.config.margin, before, state.level_at_risk)
-                await repo.save(
-                    server.name, state.login, decision.disarmed, state.level_at_risk, now
-                )
+                observed[state.login] = (decision.disarmed, state.level_at_risk)
                 if decision.fired is not None:
                     uow.emit(events.margin_call(accounts[state.login], decision.fired, state, now))
                     raised += 1
+            await repo.save(server.name, observed, now)
             await uow.commit()
     if raised:
         MARGIN_CALLS.labels(server.name).inc(raised)

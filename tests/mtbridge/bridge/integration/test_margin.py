@@ -34,7 +34,7 @@ def still_sim(tmp_path: Path) -> Iterator[SimControl]:
         tick_interval=3600,
         log_file=tmp_path / "mt5sim.log",
     ) as process:
-        yield SimControl(process.url)
+        yield SimControl(process)
 
 
 async def test_one_dip_is_one_margin_call(

@@ -159,7 +159,7 @@ async def test_sync_resumes_where_it_stopped_after_a_platform_outage(
     sim_process.stop()  # the state file keeps the deals
     await eventually(lambda: syncing.scalar("SELECT count(*) FROM deals"), until=lambda n: n == 11)
     sim_process.start()
-    await SimControl(sim_process.url).post("/sim/deals", {"login": login, "count": 15})
+    await SimControl(sim_process).post("/sim/deals", {"login": login, "count": 15})
     trades = await events_on(js, DEALS, 25)
     assert len(trades) == 25
     assert len({p.event_id for p in trades}) == 25

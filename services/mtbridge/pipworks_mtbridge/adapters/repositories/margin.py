@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -36,17 +36,23 @@ class MarginStateRepository:
     async def save(
         self,
         server: str,
-        login: int,
-        disarmed: frozenset[Decimal],
-        margin_level: Decimal | None,
+        observed: Mapping[int, tuple[frozenset[Decimal], Decimal | None]],
         now: datetime,
     ) -> None:
+        """Upsert each login's ``(disarmed, margin_level)`` in one statement."""
+        if not observed:
+            return
         statement = pg_insert(margin_states).values(
-            server=server,
-            login=login,
-            disarmed=sorted(disarmed),
-            margin_level=margin_level,
-            observed_at=now,
+            [
+                {
+                    "server": server,
+                    "login": login,
+                    "disarmed": sorted(disarmed),
+                    "margin_level": margin_level,
+                    "observed_at": now,
+                }
+                for login, (disarmed, margin_level) in observed.items()
+            ]
         )
         await self._session.execute(
             statement.on_conflict_do_update(
