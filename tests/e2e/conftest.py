@@ -1,6 +1,11 @@
-"""The suite as it runs in production, on this machine: identity, a backend and the
-gateway as their own processes on real PostgreSQL and NATS. Callers talk to the
-gateway only, as the broker's portal would."""
+"""The suite as it runs in production, on this machine, every service its own process on
+real PostgreSQL and NATS. Callers talk to the gateway only, as the broker's portal would.
+
+``full_suite`` is everything ``make run`` starts (same suite file, same environment) on
+free ports with its own PostgreSQL and nats-server, so a test may kill any part of it. A
+module customises it by overriding ``full_suite_env``. ``suite`` is a smaller one
+(identity, ib and the gateway) on the worker's shared servers.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import grpc
 import pytest
 
 from pipworks.identity.v1 import identity_service_pb2_grpc
+from pipworks_devstack.local_suite import LocalSuite
 from pipworks_devstack.testing import free_port
 from pipworks_platform.crypto import format_key_entry, generate_key
 from tests.helpers import wait_serving
@@ -23,6 +29,41 @@ from tests.tokens import TokenAuthority
 
 ADMIN_EMAIL = "admin@broker.example"
 ADMIN_PASSWORD = "correct-Horse-battery-staple-42"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# What tests change in the suite file's environment: cheap password hashing and room
+# for many logins and calls from 127.0.0.1. Production defaults are in each README.
+FULL_SUITE_TEST_ENV: dict[str, dict[str, str]] = {
+    "identity": {
+        "PIPWORKS_IDENTITY_ARGON2_TIME_COST": "1",
+        "PIPWORKS_IDENTITY_ARGON2_MEMORY_KIB": "8192",
+        "PIPWORKS_IDENTITY_THROTTLE_BURST": "1000",
+        "PIPWORKS_IDENTITY_THROTTLE_PER_MINUTE": "1000",
+    },
+    "gateway": {"PIPWORKS_GATEWAY_RATE_LIMITS": "auth.ip=1000/2000,auth.subject=1000/2000"},
+}
+
+
+@pytest.fixture(scope="module")
+def full_suite_env() -> dict[str, dict[str, str]]:
+    """Extra environment per service name (``"*"``: every service) for ``full_suite``."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def full_suite(
+    tmp_path_factory: pytest.TempPathFactory, full_suite_env: dict[str, dict[str, str]]
+) -> Iterator[LocalSuite]:
+    """Every service of ``make run``, its own PostgreSQL and NATS; stopped after the module.
+
+    Modules using it should keep to one xdist worker
+    (``pytestmark = pytest.mark.xdist_group(...)``) so the suite starts once.
+    """
+    env = {name: dict(values) for name, values in FULL_SUITE_TEST_ENV.items()}
+    for name, values in full_suite_env.items():
+        env.setdefault(name, {}).update(values)
+    with LocalSuite(tmp_path_factory.mktemp("full-suite"), repo_root=REPO_ROOT, env=env) as s:
+        yield s
 
 
 @dataclass

@@ -26,11 +26,27 @@ from typing import Any, Self
 
 from pipworks_devstack._process import log_tail, stop_process
 
-__all__ = ["DEFAULT_MANAGER_LOGIN", "DEFAULT_MANAGER_PASSWORD", "Mt5SimProcess"]
+__all__ = ["DEFAULT_MANAGER_LOGIN", "DEFAULT_MANAGER_PASSWORD", "Mt5SimProcess", "sim_control"]
 
 DEFAULT_MANAGER_LOGIN = 1000
 DEFAULT_MANAGER_PASSWORD = "Manager-Pass1"  # noqa: S105 - the throwaway simulator's default
 _READY_PREFIX = "mt5sim listening on "
+
+
+def sim_control(url: str, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
+    """Call the ``/sim/...`` control API of the simulator at ``url``; the decoded JSON reply."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - a local http:// URL we started
+        url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{method} {path}: HTTP {exc.code}") from None
 
 
 class Mt5SimProcess:
@@ -165,18 +181,7 @@ class Mt5SimProcess:
 
     def control(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
         """Call a ``/sim/...`` control endpoint; the decoded JSON reply (plain HTTP only)."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - a local http:// URL we started
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"{method} {path}: HTTP {exc.code}") from None
+        return sim_control(self.url, method, path, body, timeout)
 
     def __enter__(self) -> Self:
         return self.start()
