@@ -10,8 +10,9 @@ call and event, but no span is recorded only to be dropped.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -71,6 +72,20 @@ def extract_trace_context(headers: Mapping[str, str] | None) -> Context:
     """The remote parent context carried by NATS headers (empty context when absent)."""
     carrier = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in TRACE_HEADERS}
     return propagate.extract(carrier)
+
+
+@contextlib.contextmanager
+def span_in_trace(context: Context | None, name: str) -> Iterator[None]:
+    """A span named ``name`` in the trace ``context`` carries (an event's producer trace).
+
+    Batch handlers apply many events under one consumer span; this puts the work done for
+    each event into that event's own trace. Without a context nothing is started.
+    """
+    if context is None:
+        yield
+        return
+    with trace.get_tracer(__name__).start_as_current_span(name, context=context):
+        yield
 
 
 def current_trace_id() -> str:

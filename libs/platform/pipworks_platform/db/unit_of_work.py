@@ -17,10 +17,14 @@ from typing import Self
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipworks_platform.db.tables import outbox
 from pipworks_platform.events import OutgoingEvent, build_outgoing
+
+tracer = trace.get_tracer(__name__)
 
 # Arbitrary constant: "PWOUTBOX" as a signed 64-bit key. One outbox per database.
 OUTBOX_LOCK_KEY = 0x50574F5554424F58
@@ -36,6 +40,7 @@ class UnitOfWork:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, service: str) -> None:
         self._sessions = sessions
+        self._service = service
         self._channel = outbox_channel(service)
         self._session: AsyncSession | None = None
         self._pending: list[OutgoingEvent] = []
@@ -78,6 +83,19 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
+        """Write the queued events to the outbox and commit, in a ``<service> commit`` span
+        (for a consumer, the commit of the event's effects, inside the event's trace)."""
+        with tracer.start_as_current_span(
+            f"{self._service} commit",
+            kind=SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "pipworks.outbox.events": len(self._pending)},
+        ):
+            await self._commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    async def _commit(self) -> None:
         session = self.session
         if self._pending:
             rows = [e.as_row() for e in self._pending]
@@ -93,9 +111,6 @@ class UnitOfWork:
             await session.execute(sa.insert(outbox), rows)
         await session.commit()
         self._pending = []
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            callback()
 
     async def rollback(self) -> None:
         self._pending = []

@@ -32,6 +32,7 @@ from pipworks_antifraud.handlers.normalize import to_fact
 from pipworks_antifraud.metrics import ALERTS_RAISED
 from pipworks_platform.consumer import InboundEvent
 from pipworks_platform.db import UnitOfWork, UnitOfWorkFactory
+from pipworks_platform.tracing import span_in_trace
 
 log = structlog.get_logger(__name__)
 
@@ -158,7 +159,12 @@ class Detector:
     async def handle_batch(self, events: Sequence[InboundEvent], uow: UnitOfWork) -> None:
         """Apply a batch of events in one transaction (the consumer claimed their inbox
         rows in it), in order, with one statement per table; commits here."""
-        facts = [fact for event in events if (fact := to_fact(event, self.geo)) is not None]
+        traced = [
+            (fact, event.trace_context)
+            for event in events
+            if (fact := to_fact(event, self.geo)) is not None
+        ]
+        facts = [fact for fact, _ in traced]
         if not facts:
             await uow.commit()
             return
@@ -188,12 +194,17 @@ class Detector:
                 for user in missing:
                     states[user] = loaded.get(user) or ClientState(user_id=user)
             try:
-                decisions = [process(ruleset, states[fact.user_id], fact) for fact in facts]
+                decisions: list[Decision] = []
+                for fact, trace_context in traced:  # each event's work in its own trace
+                    with span_in_trace(trace_context, "antifraud.evaluate"):
+                        decisions.append(process(ruleset, states[fact.user_id], fact))
                 await bulk.write(
                     uow.session, list(states.values()), [evidence_row(d) for d in decisions], now
                 )
-                for decision in decisions:
-                    await self._act(decision, uow, now)
+                for (_, trace_context), decision in zip(traced, decisions, strict=True):
+                    if decision.hits:
+                        with span_in_trace(trace_context, "antifraud.act"):
+                            await self._act(decision, uow, now)
                 await uow.commit()
             except BaseException:
                 for user in users:

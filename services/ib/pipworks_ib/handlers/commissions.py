@@ -11,11 +11,10 @@ redelivered deal adds nothing. Each deal's rows are published in one
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,7 +23,6 @@ from typing import Any
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from pipworks.events.v1 import ib_pb2, mtbridge_pb2
 from pipworks_ib.adapters import store
@@ -43,9 +41,9 @@ from pipworks_ib.domain.money import InvalidAmount, parse_decimal
 from pipworks_ib.domain.plans import PlanVersion, in_force
 from pipworks_ib.handlers.context import Deps
 from pipworks_platform.db import UnitOfWork
+from pipworks_platform.tracing import span_in_trace
 
 log = structlog.get_logger(__name__)
-tracer = trace.get_tracer(__name__)
 
 PAYOUT_KEY_PREFIX = "ib-payout:"
 
@@ -108,15 +106,6 @@ class DealInput:
 
     deal: DealFact
     trace_context: otel_context.Context | None = None
-
-
-@contextlib.contextmanager
-def _in_trace(ctx: otel_context.Context | None, name: str) -> Iterator[None]:
-    if ctx is None:
-        yield
-        return
-    with tracer.start_as_current_span(name, context=ctx):
-        yield
 
 
 def _hold_for(holds: Sequence[Mapping[str, Any]], at: datetime) -> uuid.UUID | None:
@@ -192,7 +181,7 @@ def emit_accrued(
     """Publish the rows actually written (a redelivery writes none) in one event."""
     fresh = [r for r in rows if r["id"] in written]
     if fresh:
-        with _in_trace(trace_context, "ib.commission.accrue"):
+        with span_in_trace(trace_context, "ib.commission.accrue"):
             uow.emit(
                 ib_pb2.IbCommissionAccrued(
                     accruals=[accrual_message(r) for r in fresh], accrued_at=timestamp(now)
