@@ -79,12 +79,17 @@ def span_in_trace(context: Context | None, name: str) -> Iterator[None]:
     """A span named ``name`` in the trace ``context`` carries (an event's producer trace).
 
     Batch handlers apply many events under one consumer span; this puts the work done for
-    each event into that event's own trace. Without a context nothing is started.
+    each event into that event's own trace. When the current span already belongs to that
+    trace (one event, handled under its own consumer span) the new span nests in it.
+    Without a context nothing is started.
     """
     if context is None:
         yield
         return
-    with trace.get_tracer(__name__).start_as_current_span(name, context=context):
+    current = trace.get_current_span().get_span_context()
+    wanted = trace.get_current_span(context).get_span_context()
+    parent = None if current.is_valid and current.trace_id == wanted.trace_id else context
+    with trace.get_tracer(__name__).start_as_current_span(name, context=parent):
         yield
 
 

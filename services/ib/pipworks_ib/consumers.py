@@ -75,8 +75,7 @@ class Consumers:
 
     async def on_bridge_event(self, event: InboundEvent, uow: UnitOfWork) -> None:
         with _bad_event_is_permanent():
-            # One event: its spans nest in the consumer's span of this delivery.
-            await self._apply_bridge([(event, None)], uow)
+            await self._apply_bridge([(event, event.trace_context)], uow)
 
     async def on_identity_event(self, event: InboundEvent, uow: UnitOfWork) -> None:
         message = event.message

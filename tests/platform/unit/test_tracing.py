@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+from opentelemetry import trace
+
+from pipworks_platform.tracing import extract_trace_context, inject_trace_headers, span_in_trace
+
 PROBE = """
 import json
 from opentelemetry import trace
@@ -53,3 +57,28 @@ def test_with_an_exporter_spans_are_recorded_and_sampled():
 def test_an_explicit_sampler_choice_is_respected():
     probe = _probe(OTEL_TRACES_SAMPLER="always_on")
     assert probe["recording"] is True
+
+
+def test_span_in_trace_joins_the_events_trace_and_nests_under_a_span_of_it(span_exporter):
+    tracer = trace.get_tracer("test")
+    span_exporter.clear()
+    with tracer.start_as_current_span("producer") as producer:
+        carried = inject_trace_headers({})
+    event_context = extract_trace_context(carried)
+    # A batch span of another trace, then a consumer span of the event's own trace.
+    with tracer.start_as_current_span("batch"), span_in_trace(event_context, "per-event"):
+        pass
+    with (
+        tracer.start_as_current_span("process", context=event_context) as process,
+        span_in_trace(event_context, "nested"),
+    ):
+        pass
+    with span_in_trace(None, "nothing"):
+        pass
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
+    trace_id = producer.get_span_context().trace_id
+    assert spans["per-event"].context.trace_id == trace_id
+    assert spans["per-event"].parent.span_id == producer.get_span_context().span_id
+    assert spans["nested"].context.trace_id == trace_id
+    assert spans["nested"].parent.span_id == process.get_span_context().span_id
+    assert "nothing" not in spans
