@@ -23,7 +23,7 @@ PYPROJECTS  := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/
 TEST_WORKERS ?= 2
 PYTEST_ARGS  ?=
 
-.PHONY: help run test test-fast lint fmt proto bench clean
+.PHONY: help run demo test test-fast lint fmt proto bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ proto: $(PROTO_STAMP) ## generate Python code from proto/ into libs/protos
 
 run: $(PROTO_STAMP) ## start PostgreSQL, NATS and every service; Ctrl-C stops them
 	$(PY) -m pipworks_devstack run
+
+demo: $(PROTO_STAMP) ## walk the golden path through the running suite (starts one if none)
+	$(PY) -m pipworks_devstack.demo $(DEMO_ARGS)
 
 test: $(PROTO_STAMP) ## run the whole test suite against real PostgreSQL and NATS
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \

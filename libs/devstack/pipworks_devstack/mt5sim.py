@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -66,6 +67,7 @@ class Mt5SimProcess:
         tls: tuple[Path, Path] | None = None,
         log_file: Path | None = None,
         startup_timeout: float = 20.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.state_file = state_file
         self.manager_login = manager_login
@@ -77,6 +79,7 @@ class Mt5SimProcess:
         self._lie = lie
         self._tls = tls  # (certificate chain, private key) PEM files: serve https://
         self._startup_timeout = startup_timeout
+        self._extra_args = list(extra_args)  # further command-line options
         if log_file is None and state_file is not None:
             log_file = state_file.with_suffix(".log")
         self._owns_log = log_file is None
@@ -123,7 +126,7 @@ class Mt5SimProcess:
             command.append("--lie")
         if self._tls is not None:
             command += ["--tls-cert", str(self._tls[0]), "--tls-key", str(self._tls[1])]
-        return command
+        return command + self._extra_args
 
     def start(self) -> Self:
         """Start the process and wait until it listens; ``RuntimeError`` if it does not."""

@@ -6,9 +6,14 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from pipworks_devstack.mt5sim import Mt5SimProcess
 from pipworks_mtbridge.mt5 import BalanceType, DealEntry, Mt5Client, UserRights
+from pipworks_mtbridge.mt5sim.cli import AMBIENT_ENV, parse_args
+from tests.helpers import eventually
 from tests.mtbridge.mt5.conftest import new_user
 
 
@@ -91,3 +96,64 @@ async def test_injected_deals_refuse_a_disabled_login(
     await client.update_user(login, rights=int(UserRights.ENABLED | UserRights.TRADE_DISABLED))
     reply = sim.control("POST", "/sim/deals", {"login": login, "count": 5})
     assert reply["retcode"].startswith("10017")
+
+
+async def test_ambient_activity_trades_every_funded_login_including_later_ones(
+    tmp_path: Path,
+) -> None:
+    with Mt5SimProcess(
+        tmp_path / "state.json", extra_args=["--ambient-deals-per-second", "40"]
+    ) as sim:
+        [ambient] = sim.control("GET", "/sim/activity")["answer"]
+        assert ambient["logins"] == "*"
+        assert ambient["running"]
+        async with Mt5Client(sim.url, sim.manager_login, sim.manager_password) as mt5:
+            early = await _trader(mt5)
+            unfunded = (await new_user(mt5)).login
+            blocked = await _trader(mt5)
+            await mt5.update_user(
+                blocked, rights=int(UserRights.ENABLED | UserRights.TRADE_DISABLED)
+            )
+            since = datetime.now(UTC) - timedelta(minutes=1)
+
+            async def traded(login: int) -> bool:
+                until = datetime.now(UTC) + timedelta(seconds=1)
+                deals = await mt5.get_deals(logins=[login], since=since, until=until)
+                return any(d.symbol for d in deals)
+
+            await eventually(lambda: traded(early), timeout=10)
+            later = await _trader(mt5)  # added while the activity runs
+            await eventually(lambda: traded(later), timeout=10)
+            assert not await traded(unfunded)  # nothing to open a position with
+            assert not await traded(blocked)
+
+        assert sim.control("DELETE", f"/sim/activity/{ambient['id']}")["stopped"] == 1
+        resumed = sim.control("POST", "/sim/activity", {"logins": "*", "deals_per_second": 1})
+        assert resumed["answer"]["logins"] == "*"
+
+
+async def test_sim_users_shows_the_mt5_user_record_and_account(
+    sim: Mt5SimProcess, client: Mt5Client
+) -> None:
+    login = await _trader(client)
+    await client.update_user(login, rights=int(UserRights.ENABLED | UserRights.TRADE_DISABLED))
+    answer = sim.control("GET", f"/sim/users/{login}")["answer"]
+    assert answer["user"]["Login"] == str(login)
+    assert answer["user"]["Group"] == "real\\standard"
+    assert int(answer["user"]["Rights"]) & UserRights.TRADE_DISABLED
+    assert Decimal(answer["account"]["Balance"]) == Decimal(1_000_000)
+    assert sim.control("GET", "/sim/users/999999999")["retcode"].startswith("13")
+
+
+def test_the_ambient_rate_comes_from_the_option_else_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(AMBIENT_ENV, raising=False)
+    assert parse_args([]).ambient_deals_per_second == 0
+    monkeypatch.setenv(AMBIENT_ENV, "0.5")
+    assert parse_args([]).ambient_deals_per_second == 0.5
+    assert parse_args(["--ambient-deals-per-second", "0"]).ambient_deals_per_second == 0
+    for bad in ("fast", "nan", "-1"):
+        monkeypatch.setenv(AMBIENT_ENV, bad)
+        with pytest.raises(SystemExit):
+            parse_args([])

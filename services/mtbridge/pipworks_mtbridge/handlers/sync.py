@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.context import Context
 
@@ -35,6 +36,7 @@ from pipworks_mtbridge.handlers.context import Deps, TradingServer
 from pipworks_mtbridge.metrics import DEALS_PUBLISHED
 
 tracer = trace.get_tracer(__name__)
+log = structlog.get_logger(__name__)
 
 # Deals are asked for up to this far past the bridge's clock: the platform's clock rules.
 LOOKAHEAD = timedelta(days=1)
@@ -76,6 +78,8 @@ async def sync_server(deps: Deps, server: TradingServer) -> SyncPass:
         async with deps.uow() as uow:
             await CursorRepository(uow.session).save(server.name, newest, deps.clock())
             await uow.commit()
+    if published:  # a line per pass that found something; an idle server stays quiet
+        log.info("deals published", server=server.name, deals=published, fetched=len(found))
     return SyncPass(len(found), published)
 
 

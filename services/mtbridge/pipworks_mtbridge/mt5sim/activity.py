@@ -3,6 +3,9 @@
 Each generated deal either opens a position (deal IN) or closes one of the login's open
 positions with its realised profit (deal OUT). A login whose trading is disabled (or that
 is not enabled) gets no new deals; a login without free margin only closes.
+
+``logins: "*"`` (ambient activity) trades every login that may trade and has money or
+open positions, chosen afresh for each deal, so logins added later join in.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import Any
 from pipworks_mtbridge.mt5sim.model import BUY, SELL, Deal, SimError, bad_params
 from pipworks_mtbridge.mt5sim.state import SimState
 
-__all__ = ["ActivityManager", "ActivitySpec", "generate_deal"]
+__all__ = ["EVERY_LOGIN", "ActivityManager", "ActivitySpec", "generate_deal"]
+
+EVERY_LOGIN = "*"
 
 _LOT_CHOICES = (1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000, 100_000_000)
 _TICK = 0.02  # seconds between generation rounds
@@ -26,7 +31,7 @@ _TICK = 0.02  # seconds between generation rounds
 
 @dataclass(frozen=True, slots=True)
 class ActivitySpec:
-    logins: tuple[int, ...]
+    logins: tuple[int, ...]  # empty: every login that can trade (``"*"``)
     deals_per_second: float
     symbols: tuple[str, ...]
     open_close_mix: float = 0.5  # probability that a deal opens (when it could close)
@@ -36,7 +41,8 @@ class ActivitySpec:
     @classmethod
     def parse(cls, body: dict[str, Any], known_symbols: Sequence[str]) -> ActivitySpec:
         try:
-            logins = tuple(int(x) for x in body["logins"])
+            chosen = body["logins"]
+            logins = () if chosen == EVERY_LOGIN else tuple(int(x) for x in chosen)
             rate = float(body["deals_per_second"])
             symbols = tuple(str(s) for s in body.get("symbols") or known_symbols)
             mix = float(body.get("open_close_mix", 0.5))
@@ -45,7 +51,7 @@ class ActivitySpec:
         except (KeyError, TypeError, ValueError):
             raise bad_params("logins and deals_per_second are required") from None
         if (
-            not logins
+            (not logins and body["logins"] != EVERY_LOGIN)
             or not 0 < rate <= 100_000
             or not 0 <= mix <= 1
             or any(s not in known_symbols for s in symbols)
@@ -54,6 +60,13 @@ class ActivitySpec:
         ):
             raise bad_params("invalid activity")
         return cls(logins, rate, symbols, mix, duration, count)
+
+    @classmethod
+    def ambient(cls, deals_per_second: float, known_symbols: Sequence[str]) -> ActivitySpec:
+        """Every login that can trade, at a background rate."""
+        return cls.parse(
+            {"logins": EVERY_LOGIN, "deals_per_second": deals_per_second}, known_symbols
+        )
 
 
 @dataclass(slots=True)
@@ -70,7 +83,7 @@ class _Activity:
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "logins": list(self.spec.logins),
+            "logins": list(self.spec.logins) if self.spec.logins else EVERY_LOGIN,
             "deals_per_second": self.spec.deals_per_second,
             "symbols": list(self.spec.symbols),
             "open_close_mix": self.spec.open_close_mix,
@@ -106,6 +119,15 @@ def generate_deal(
     if open_positions:  # no margin for a new position: close one instead
         return state.close_position(rng.choice(list(open_positions)))
     return None
+
+
+def _tradable_logins(state: SimState) -> list[int]:
+    """Logins that may trade and have money to open or positions to close."""
+    return [
+        login
+        for login, user in state.users.items()
+        if not user.trade_disabled and (user.balance > 0 or state.positions_by_login.get(login))
+    ]
 
 
 class ActivityManager:
@@ -148,7 +170,7 @@ class ActivityManager:
         spec = activity.spec
         budget = 0.0
         last = time.monotonic()
-        turn = itertools.cycle(spec.logins)
+        turn = itertools.cycle(spec.logins) if spec.logins else None
         try:
             while activity.running:
                 await asyncio.sleep(_TICK)
@@ -160,7 +182,14 @@ class ActivityManager:
                 if spec.count is not None:
                     due = min(due, spec.count - activity.produced)
                 for _ in range(due):
-                    login = next(turn)
+                    if turn is not None:
+                        login = next(turn)
+                    else:
+                        candidates = _tradable_logins(self._state)
+                        if not candidates:
+                            activity.skipped += 1
+                            continue
+                        login = self._state.rng.choice(candidates)
                     deal = generate_deal(self._state, login, spec.symbols, spec.open_close_mix)
                     if deal is None:
                         activity.skipped += 1

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from pipworks_mtbridge.mt5sim.activity import ActivitySpec
 from pipworks_mtbridge.mt5sim.app import build_app
 from pipworks_mtbridge.mt5sim.runtime import SimConfig, Simulator
 from pipworks_platform.logging import configure_logging, get_logger
@@ -25,6 +26,7 @@ __all__ = ["main", "parse_args"]
 
 log = get_logger(__name__)
 PASSWORD_ENV = "MT5SIM_MANAGER_PASSWORD"  # noqa: S105 - a variable name, not a value
+AMBIENT_ENV = "MT5SIM_AMBIENT_DEALS_PER_SECOND"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,11 +49,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--save-interval", type=float, default=5.0, help="seconds between saves of changes"
     )
+    parser.add_argument(
+        "--ambient-deals-per-second",
+        type=float,
+        default=None,
+        help="background deals over every login that can trade (0 = none; default: the"
+        f" {AMBIENT_ENV} environment variable, else 0)",
+    )
     parser.add_argument("--tls-cert", type=Path, default=None, help="PEM chain: serve HTTPS")
     parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--lie", action="store_true", help=argparse.SUPPRESS)  # tests only
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.ambient_deals_per_second is None:
+        raw = os.environ.get(AMBIENT_ENV, "").strip() or "0"
+        try:
+            args.ambient_deals_per_second = float(raw)
+        except ValueError:
+            parser.error(f"{AMBIENT_ENV} must be a number of deals per second")
+    if not 0 <= args.ambient_deals_per_second <= 100_000:
+        parser.error("the ambient rate must be between 0 and 100000 deals per second")
+    return args
 
 
 async def serve(args: argparse.Namespace, password: str) -> None:
@@ -78,6 +96,10 @@ async def serve(args: argparse.Namespace, password: str) -> None:
         host = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
         scheme = "https" if tls else "http"
         print(f"mt5sim listening on {scheme}://{host}:{port}", flush=True)
+        if args.ambient_deals_per_second > 0:
+            sim.activities.start(
+                ActivitySpec.ambient(args.ambient_deals_per_second, list(sim.state.feed.symbols))
+            )
         log.info(
             "mt5sim started",
             port=port,

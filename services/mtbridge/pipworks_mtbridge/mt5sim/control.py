@@ -1,12 +1,14 @@
 """``/sim/...``: the control API for tests, demos and benchmarks (no MT5 auth).
 
 - ``GET  /sim/state``                   summary: counts, tickets, prices, activities
+- ``GET  /sim/users/{login}``           the MT5 user record and its account figures
 - ``POST /sim/tick {steps}``            advance prices (and apply stop-outs)
 - ``POST /sim/prices {SYMBOL: bid}``    set bid prices (deterministic margin scenarios)
 - ``POST /sim/deals {login, count, symbols?, open_close_mix?}``  N deals at once
 - ``POST /sim/positions {login, symbol, action, volume}``        open a position (lots)
 - ``POST /sim/positions/{id}/close``    close one
 - ``POST /sim/activity {logins, deals_per_second, symbols?, open_close_mix?, duration?, count?}``
+  (``logins: "*"``: every login that can trade, including ones added later)
 - ``GET  /sim/activity[/{id}]``, ``DELETE /sim/activity[/{id}]``
 - ``POST /sim/sessions/drop``           forget every MT5 session (clients get 403)
 - ``POST /sim/fail {count, status?}``   the next N ``/api`` requests answer HTTP status
@@ -26,7 +28,7 @@ from aiohttp import web
 from pipworks_mtbridge.mt5sim.activity import ActivitySpec, generate_deal
 from pipworks_mtbridge.mt5sim.model import SimError, bad_params, not_found
 from pipworks_mtbridge.mt5sim.runtime import Simulator
-from pipworks_mtbridge.mt5sim.wire import deal_json
+from pipworks_mtbridge.mt5sim.wire import account_json, deal_json, user_json
 
 __all__ = ["control_routes"]
 
@@ -87,6 +89,10 @@ def control_routes(sim: Simulator) -> list[web.RouteDef]:
             prices={k: format(v, "f") for k, v in state.feed.bids().items()},
             activities=sim.activities.list(),
         )
+
+    async def get_user(request: web.Request) -> web.Response:
+        user = state.user(_int(request.match_info["login"], "login"))
+        return _ok(answer={"user": user_json(user), "account": account_json(state.account(user))})
 
     async def tick(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -195,6 +201,7 @@ def control_routes(sim: Simulator) -> list[web.RouteDef]:
 
     return [
         web.get("/sim/state", get_state),
+        web.get("/sim/users/{login}", get_user),
         web.post("/sim/tick", tick),
         web.post("/sim/prices", set_prices),
         web.post("/sim/deals", inject_deals),

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+import structlog
 from nats.aio.client import Client as NATS
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -194,3 +195,24 @@ async def test_positions_are_read_live(
         pb.ListPositionsRequest(server=SERVER, login=login), metadata=dealer(token_authority)
     )
     assert len(staff.positions) == 3
+
+
+async def test_a_pass_that_publishes_deals_says_so_in_the_log(
+    syncing: Bridge, nats_client: NATS, token_authority: TokenAuthority
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        login = (await open_account(syncing.stub, token_authority, uuid.uuid4())).account.login
+        await deposit(syncing.stub, token_authority, login, "75", key=f"log-{login}")
+        await eventually(
+            lambda: _async(
+                [e for e in logs if e["event"] == "deals published" and e["server"] == SERVER]
+            ),
+            timeout=30,
+        )
+    published = [e for e in logs if e["event"] == "deals published"]
+    assert published[0]["deals"] >= 1
+    assert published[0]["log_level"] == "info"
+
+
+async def _async(value: object) -> object:
+    return value
