@@ -8,8 +8,9 @@ exposes::
 ``ctx`` holds the shared infrastructure (a real PostgreSQL and a real nats-server in a
 temporary directory) and the scale factor. A bench measures each platform figure next to
 a raw baseline from the same run; a ``Result`` names its baseline by key and the runner
-prints both with their ratio. Timings are reported, never asserted: machines are shared
-and noisy.
+prints both with their ratio, and a run of every bench writes them all, with the notes
+each bench printed (``note``), to ``bench/results.md``. Timings are reported, never
+asserted: machines are shared and noisy.
 """
 
 from bench._harness import BenchContext, BenchError, Result

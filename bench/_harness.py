@@ -38,7 +38,8 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Result:
-    """One figure: a throughput (``count`` in ``seconds``) and/or latency samples.
+    """One figure: a throughput (``count`` in ``seconds``), latency samples, or a plain
+    quantity (``value`` in ``unit``, e.g. CPU seconds).
 
     ``key`` identifies it within its bench; a platform figure names the raw figure it is
     compared with in ``baseline``. ``latencies`` are per-event seconds.
@@ -50,6 +51,8 @@ class Result:
     seconds: float | None = None
     latencies: tuple[float, ...] = ()
     baseline: str | None = None
+    value: float | None = None
+    unit: str = ""
 
     @property
     def rate(self) -> float | None:
@@ -75,6 +78,13 @@ def latency(
     return Result(
         key=key, label=label, count=len(samples), latencies=tuple(samples), baseline=baseline
     )
+
+
+def quantity(
+    key: str, label: str, value: float, unit: str, *, count: int = 0, baseline: str | None = None
+) -> Result:
+    """A measured amount that is neither a rate nor a latency (CPU seconds, bytes...)."""
+    return Result(key=key, label=label, count=count, value=value, unit=unit, baseline=baseline)
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float | None:
@@ -229,9 +239,20 @@ def note_load() -> None:
     )
 
 
+_notes: list[str] = []
+
+
 def note(text: str) -> None:
-    """A line of context printed above a bench's tables."""
+    """A line of context printed above a bench's tables (and kept for ``results.md``)."""
+    _notes.append(text)
     print(f"   {text}", flush=True)
+
+
+def take_notes() -> list[str]:
+    """The notes printed since the last call, oldest first."""
+    taken = list(_notes)
+    _notes.clear()
+    return taken
 
 
 async def delete_streams(js: JetStreamContext) -> None:

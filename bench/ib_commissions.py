@@ -16,7 +16,6 @@ in a statement → one statement per partner with its items) beside a plain SQL
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,101 +35,25 @@ from bench._harness import (
     throughput,
     wait_until,
 )
-from bench._services import ServiceSpec, metered, postgres_processes, running_services
+from bench._ib import BRIDGE_DURABLE, DEPTH, ib_spec, migrate, plan_terms, seed_network
+from bench._services import metered, postgres_processes, running_services
 from pipworks.events.v1 import mtbridge_pb2
 from pipworks_ib.adapters import store
-from pipworks_ib.main import DEFINITION
 from pipworks_platform.db import create_engine, libpq_dsn
 from pipworks_platform.db.engine import session_factory
-from pipworks_platform.db.migrations import upgrade_to_head
 from pipworks_platform.db.unit_of_work import UnitOfWorkFactory
 from pipworks_platform.events import nats_headers, subject_of
 from pipworks_platform.streams import ensure_stream, service_stream
 
 DEALS = 50_000  # the backlog (5,000 with --quick)
 CHAINS = 100  # 10-level chains
-DEPTH = 10
 CLIENTS = 2_000
 BATCH = 256
 STATEMENT_ROWS = 1_000_000  # ledger rows over the month (100,000 with --quick)
 STATEMENT_PARTNERS = 10_000
 SUBJECT = subject_of(mtbridge_pb2.MtDealExecuted)
 STREAM = service_stream("mtbridge")
-START = datetime(2026, 1, 1, tzinfo=UTC)
 DEAL_TIME = datetime(2026, 10, 15, tzinfo=UTC)
-PLAN_TERMS = {
-    "currency": "USD",
-    "symbol_groups": [{"name": "FX", "patterns": ["EURUSD", "GBPUSD"]}],
-    "symbols": [],
-    "rules": [
-        {
-            "rule_id": "fx-lot",
-            "kind": "per_lot",
-            "rate": "10",
-            "symbol_group": "FX",
-            "threshold": "0",
-        }
-    ],
-    "distribution": {
-        "levels": [{"percent": p} for p in ("30", "15", "10", "10", "8", "7", "6", "5", "5", "4")],
-        "beyond": "nothing",
-        "cap_per_deal": None,
-    },
-    "overrides": {},
-    "min_lifetime_seconds": 60,
-    "pay_own_trades": False,
-}
-
-
-async def seed_network(conn: asyncpg.Connection) -> list[uuid.UUID]:
-    """CHAINS chains of DEPTH partners (the root has the plan); CLIENTS clients spread
-    over the chains' leaves. Returns the clients."""
-    now = datetime.now(UTC)
-    await conn.execute(
-        "INSERT INTO plans (id, name, revision, created_at) VALUES ('bench', 'bench', 1, $1)", now
-    )
-    await conn.execute(
-        "INSERT INTO plan_versions (plan_id, version, effective_from, currency, terms,"
-        " created_at, created_by) VALUES ('bench', 1, $1, 'USD', $2::jsonb, $3, 'bench')",
-        START,
-        json.dumps(PLAN_TERMS),
-        now,
-    )
-    partners, tree, leaves = [], [], []
-    for _ in range(CHAINS):
-        chain: list[uuid.UUID] = []
-        for depth in range(DEPTH):
-            partner = uuid.uuid4()
-            parent = chain[-1] if chain else None
-            partners.append(
-                (partner, uuid.uuid4(), parent, "active", "bench" if depth == 0 else None, now)
-            )
-            tree.append((partner, partner, 0))
-            tree += [(ancestor, partner, len(chain) - i) for i, ancestor in enumerate(chain)]
-            chain.append(partner)
-        leaves.append(chain[-1])
-    await conn.copy_records_to_table(
-        "partners",
-        records=partners,
-        columns=["id", "user_id", "parent_id", "status", "plan_id", "created_at"],
-    )
-    await conn.copy_records_to_table(
-        "partner_tree", records=tree, columns=["ancestor_id", "descendant_id", "depth"]
-    )
-    clients = [uuid.uuid4() for _ in range(CLIENTS)]
-    await conn.copy_records_to_table(
-        "attributions",
-        records=[(c, leaves[i % len(leaves)], None, "", False, now) for i, c in enumerate(clients)],
-        columns=[
-            "client_user_id",
-            "partner_id",
-            "referral_code",
-            "campaign",
-            "manual",
-            "attributed_at",
-        ],
-    )
-    return clients
 
 
 def deal_message(index: int, client: uuid.UUID) -> bytes:
@@ -202,24 +125,18 @@ async def deals_phase(ctx: BenchContext, count: int) -> list[Result]:
     async with ctx.database("bench_ib") as url, ctx.nats_client() as nc:
         js = nc.jetstream()
         await delete_streams(js)
-        assert DEFINITION.migrations is not None
-        await upgrade_to_head(url, DEFINITION.migrations, service="ib")
+        await migrate(url)
         conn = await asyncpg.connect(libpq_dsn(url))
         try:
-            clients = await seed_network(conn)
+            clients = [uuid.uuid4() for _ in range(CLIENTS)]
+            await seed_network(conn, clients, chains=CHAINS, terms=plan_terms())
             await prefill(js, clients, count)
-            env = {
-                "PIPWORKS_DATABASE_URL": url,
-                "PIPWORKS_NATS_URL": ctx.nats_server.url,
-                "PIPWORKS_IB_CONSUMER_BATCH_SIZE": str(BATCH),
-                "PIPWORKS_LOG_LEVEL": "warning",
-            }
-            spec = ServiceSpec("ib", "pipworks_ib", env, database=False)
+            spec = ib_spec(url, ctx.nats_server.url, BATCH)
 
             async def applied() -> int:
                 return int(
                     await conn.fetchval(
-                        "SELECT count(*) FROM inbox_events WHERE consumer = 'ib-mtbridge'"
+                        "SELECT count(*) FROM inbox_events WHERE consumer = $1", BRIDGE_DURABLE
                     )
                 )
 
@@ -271,8 +188,7 @@ async def _positive(probe) -> bool:  # type: ignore[no-untyped-def]
 async def statements_phase(ctx: BenchContext, rows: int) -> list[Result]:
     partners = max(100, min(STATEMENT_PARTNERS, rows // 100))
     async with ctx.database("bench_ib_statements") as url:
-        assert DEFINITION.migrations is not None
-        await upgrade_to_head(url, DEFINITION.migrations, service="ib")
+        await migrate(url)
         conn = await asyncpg.connect(libpq_dsn(url))
         try:
             await conn.execute(

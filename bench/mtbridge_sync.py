@@ -40,113 +40,32 @@ from bench._harness import (
     wait_until,
     warmup_size,
 )
-from bench._services import Keys, ServiceSpec, running_services
-from pipworks.events.v1 import kyc_pb2, mtbridge_pb2
+from bench._mt5 import (
+    DEAL_SUBJECT,
+    SERVER,
+    STREAM,
+    bridge_spec,
+    open_accounts,
+    sim_control,
+    simulator,
+    stop_activity,
+    subject_count,
+    wait_count,
+)
+from bench._services import Keys, running_services
+from pipworks.events.v1 import mtbridge_pb2
 from pipworks_devstack.mt5sim import Mt5SimProcess
-from pipworks_mtbridge.mt5 import BalanceType, Mt5Client
-from pipworks_platform.events import nats_headers, subject_of
-from pipworks_platform.streams import ensure_stream, service_stream
+from pipworks_platform.events import nats_headers
 
-SERVER = "mt5-live"
-GROUP_PREFIX = "real\\"
-GROUP = "real\\standard"
-MANAGER_LOGIN = 1000
-MANAGER_PASSWORD = "Bench-Manager-1"  # noqa: S105 - a throwaway simulator's password
 LOGINS = 4
 DEALS = 20_000  # the injected backlog (2,000 with --quick)
 LAG_DEALS = 1_000  # at LAG_RATE: 20 s at full scale
 LAG_RATE = 50.0  # deals per second from the simulator's activity generator
 SYNC_INTERVAL = 0.2  # PIPWORKS_MTBRIDGE_SYNC_INTERVAL_SECONDS (service default 1 s)
 FUNDING = Decimal("100000000")  # per login, so no deal is refused for margin
-POLL = 0.02
 
-STREAM = service_stream("mtbridge").name
-DEAL_SUBJECT = subject_of(mtbridge_pb2.MtDealExecuted)
-OPENED_SUBJECT = subject_of(mtbridge_pb2.MtAccountOpened)
-BALANCE_SUBJECT = subject_of(mtbridge_pb2.MtBalanceChanged)
 RAW_STREAM = "BENCH_MTBRIDGE_RAW"
 RAW_SUBJECT = "bench.mtbridge.raw.deal"
-
-
-# -- the simulator and the bridge ------------------------------------------------------
-
-
-def bridge_spec(keys: Keys, sim_url: str) -> ServiceSpec:
-    env = {
-        **keys.env(),
-        "PIPWORKS_MTBRIDGE_SERVERS": f"{SERVER}={sim_url}|{MANAGER_LOGIN}|{GROUP_PREFIX}",
-        "PIPWORKS_MTBRIDGE_PASSWORD_MT5_LIVE": MANAGER_PASSWORD,
-        "PIPWORKS_MTBRIDGE_KYC_SERVER": SERVER,
-        "PIPWORKS_MTBRIDGE_KYC_GROUP": GROUP,
-        "PIPWORKS_MTBRIDGE_SYNC_INTERVAL_SECONDS": str(SYNC_INTERVAL),
-        "PIPWORKS_MTBRIDGE_MARGIN_INTERVAL_SECONDS": "60",  # out of the way of the figures
-    }
-    return ServiceSpec("mtbridge", "pipworks_mtbridge", env)
-
-
-async def sim_control(sim: Mt5SimProcess, method: str, path: str, body: object = None) -> dict:
-    reply = await asyncio.to_thread(sim.control, method, path, body)
-    if not str(reply.get("retcode", "")).startswith("0"):
-        raise BenchError(f"mt5sim {method} {path}: {reply}")
-    return reply
-
-
-async def subject_count(js: JetStreamContext, subject: str) -> int:
-    try:
-        info = await js.stream_info(STREAM, subjects_filter=subject)
-    except NotFoundError:
-        return 0
-    return (info.state.subjects or {}).get(subject, 0)
-
-
-async def wait_count(
-    js: JetStreamContext, subject: str, count: int, what: str, alive: Callable[[], None]
-) -> None:
-    async def reached() -> bool:
-        alive()
-        return await subject_count(js, subject) >= count
-
-    await wait_until(reached, within=patience(count, 200.0), what=what, poll=POLL)
-
-
-async def open_accounts(
-    js: JetStreamContext, sim: Mt5SimProcess, count: int, alive: Callable[[], None]
-) -> list[int]:
-    """KYC approvals for ``count`` users; the logins the bridge opened, funded."""
-    await ensure_stream(js, service_stream("kyc"))
-    for _ in range(count):
-        approved = kyc_pb2.KycApplicationApproved(
-            application_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), level=2
-        )
-        event_id = str(uuid.uuid4())
-        headers = nats_headers(
-            event_id=event_id,
-            event_type=approved.DESCRIPTOR.full_name,
-            occurred_at=datetime.now(UTC),
-            extra={},
-        )
-        await js.publish(subject_of(approved), approved.SerializeToString(), headers=headers)
-    await wait_count(js, OPENED_SUBJECT, count, "the bridge to open the accounts", alive)
-    logins = sorted(
-        mtbridge_pb2.MtAccountOpened.FromString(msg.data).login
-        for msg in await read_subject(js, OPENED_SUBJECT, count)
-    )
-    async with Mt5Client(sim.url, MANAGER_LOGIN, MANAGER_PASSWORD) as client:
-        for login in logins:
-            await client.trade_balance(login, BalanceType.BALANCE, FUNDING, "bench funding")
-    await wait_count(js, BALANCE_SUBJECT, count, "the funding to be published", alive)
-    return logins
-
-
-async def read_subject(js: JetStreamContext, subject: str, count: int) -> list[Msg]:
-    psub = await js.pull_subscribe(subject, stream=STREAM)
-    try:
-        found: list[Msg] = []
-        while len(found) < count:
-            found.extend(await psub.fetch(count - len(found), timeout=5))
-        return found
-    finally:
-        await psub.unsubscribe()
 
 
 # -- raw baseline ----------------------------------------------------------------------
@@ -285,8 +204,7 @@ async def deal_lag(
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await sim_control(sim, "DELETE", "/sim/activity")
+        await stop_activity(sim)
     return lags
 
 
@@ -305,28 +223,17 @@ async def run(ctx: BenchContext) -> list[Result]:
         f"mt5sim + python -m pipworks_mtbridge; {LOGINS} KYC-opened logins; sync interval "
         f"{SYNC_INTERVAL:g}s (lag is bounded below by it), batch size default 500"
     )
-    sim = Mt5SimProcess(
-        ctx.workdir / "mt5sim" / "state.json",
-        manager_login=MANAGER_LOGIN,
-        manager_password=MANAGER_PASSWORD,
-        tick_interval=0.25,
-        save_interval=60.0,
-    )
-    (ctx.workdir / "mt5sim").mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(sim.start)
-    try:
-        async with (
-            ctx.nats_client() as nc,
-            running_services(ctx, bridge_spec(Keys(), sim.url)) as services,
-        ):
-            js = nc.jetstream()
-            bridge = services["mtbridge"]
-            try:
-                return await measure(ctx, nc, js, sim, bridge.check_alive, deals, lag_deals)
-            finally:
-                await delete_streams(js)
-    finally:
-        await asyncio.to_thread(sim.stop)
+    async with (
+        simulator(ctx) as sim,
+        ctx.nats_client() as nc,
+        running_services(ctx, bridge_spec(Keys(), sim.url, SYNC_INTERVAL)) as services,
+    ):
+        js = nc.jetstream()
+        bridge = services["mtbridge"]
+        try:
+            return await measure(ctx, nc, js, sim, bridge.check_alive, deals, lag_deals)
+        finally:
+            await delete_streams(js)
 
 
 async def measure(
@@ -341,7 +248,8 @@ async def measure(
     seq, ack_waits = await raw_publish(nc, deals, pipelined=False)
     pipe, _ = await raw_publish(nc, deals, pipelined=True)
 
-    logins = await open_accounts(js, sim, LOGINS, alive)
+    users = [uuid.uuid4() for _ in range(LOGINS)]
+    logins = sorted(await open_accounts(js, sim, users, FUNDING, alive))
     await drain_backlog(js, sim, logins, warmup_size(deals), alive)
     pending, seconds, injecting = await drain_backlog(js, sim, logins, deals, alive)
     note(
