@@ -86,13 +86,16 @@ async def sync_server(deps: Deps, server: TradingServer) -> SyncPass:
 async def _unseen(
     deps: Deps, server: TradingServer, found: list[Deal]
 ) -> tuple[dict[int, TradingAccount], list[Deal]]:
-    """Our accounts on the server, and their deals the mirror does not hold yet, oldest first.
+    """Our accounts among the deals' logins, and their deals the mirror does not hold yet,
+    oldest first.
 
     Only a shortcut past the deals the overlap fetched again: the mirror's key is what
     guarantees that nothing is published twice.
     """
     async with deps.uow() as uow:
-        ours = await AccountRepository(uow.session).on_server(server.name)
+        ours = await AccountRepository(uow.session).on_server(
+            server.name, {deal.login for deal in found}
+        )
         candidates = sorted((d for d in found if d.login in ours), key=lambda d: d.order_key)
         known = await DealRepository(uow.session).known(server.name, [d.ticket for d in candidates])
     return ours, [deal for deal in candidates if deal.ticket not in known]

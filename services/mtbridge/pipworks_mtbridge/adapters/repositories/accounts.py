@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipworks_mtbridge.adapters.tables import accounts
@@ -64,8 +66,16 @@ class AccountRepository:
         )
         return [_account(r) for r in (await self._session.execute(query)).mappings()]
 
-    async def on_server(self, server: str) -> dict[int, TradingAccount]:
+    async def on_server(
+        self, server: str, logins: Collection[int] | None = None
+    ) -> dict[int, TradingAccount]:
+        """The server's accounts by login: all of them, or only those among ``logins``."""
         query = sa.select(accounts).where(accounts.c.server == server)
+        if logins is not None:
+            # One array parameter, however many logins a sync pass saw.
+            query = query.where(
+                accounts.c.login == sa.any_(sa.literal(sorted(set(logins)), ARRAY(sa.BigInteger)))
+            )
         return {r["login"]: _account(r) for r in (await self._session.execute(query)).mappings()}
 
     async def earliest_opening(self, server: str) -> datetime | None:
