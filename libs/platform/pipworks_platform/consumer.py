@@ -7,6 +7,15 @@ handler is retried with backoff (``nak`` with a delay); after ``max_deliver`` at
 or at once for a message that cannot be decoded, the message is parked on the
 dead-letter subject ``pipworks.deadletter.<service>.<durable>`` with the reason, and
 terminated.
+
+An *ordered* subscription also applies its events in stream order across failures and
+crashes. JetStream hands a delivery nobody settled (the process died, or the connection
+dropped, before the ack) back only after ``ack_wait``, and a delayed ``nak`` only after
+its delay, while newer events keep flowing: an ordered consumer therefore restarts from
+its ack floor when it (re)binds and finds deliveries still pending, and on a failure
+stops at the failed event, hands it and everything after it back at once, and waits out
+the retry delay itself. The inbox makes the replayed events no-ops. It assumes one
+consuming process per durable, which ordering needs anyway.
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ import structlog
 from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
+from nats.js.errors import NotFoundError
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -110,6 +120,9 @@ class Subscription:
     # (one inbox insert); if that fails, the batch is applied event by event through
     # ``handler``, so a poison event is retried and dead-lettered on its own.
     batch_handler: BatchHandler | None = None
+    # Events must apply in stream order (an account before its deals, an opening before
+    # its close), also across failures and restarts; see the module docstring.
+    ordered: bool = False
 
     @property
     def stream(self) -> str:
@@ -146,6 +159,7 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self._labels = (service, subscription.durable)
         self._lag_refreshed = 0.0
+        self._reconnects = self._reconnect_count()
 
     @property
     def durable(self) -> str:
@@ -160,6 +174,12 @@ class EventConsumer:
         psub = None
         while not self._stopping.is_set():
             try:
+                if psub is not None and self._sub.ordered and self._reconnected():
+                    # Deliveries in flight when the connection dropped come back only
+                    # after ack_wait: bind again, which rewinds past them in order.
+                    with contextlib.suppress(Exception):
+                        await psub.unsubscribe()  # type: ignore[attr-defined]
+                    psub = None
                 if psub is None:
                     psub = await self._subscribe()
                     backoff.reset()
@@ -170,7 +190,13 @@ class EventConsumer:
                     if self._stopping.is_set():
                         await _release(messages[index:])
                         break
-                    await self._process(msg)
+                    retry_in = await self._process(msg)
+                    if retry_in is not None and self._sub.ordered:
+                        # Nothing overtakes the failed event: the rest of the fetch goes
+                        # back behind it, and the retry waits here.
+                        await _release(messages[index + 1 :])
+                        await self._sleep(retry_in)
+                        break
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 log.warning("consumer cannot reach NATS", consumer=self.durable, error=repr(exc))
                 await self._sleep(backoff.next_delay())
@@ -187,6 +213,23 @@ class EventConsumer:
         await ensure_stream(
             self._js, deadletter_stream(replicas=self._sub.stream_replicas), update=False
         )
+        stream, durable = self._sub.stream, self._sub.durable
+        self._reconnects = self._reconnect_count()
+        try:
+            existing = await self._js.consumer_info(stream, durable)
+        except NotFoundError:
+            existing = None
+        if existing is not None and self._sub.ordered and existing.num_ack_pending:
+            await self._rewind(existing)
+        else:
+            config = self._config()
+            if existing is not None:  # keep where it starts (it may have been rewound)
+                config.deliver_policy = existing.config.deliver_policy
+                config.opt_start_seq = existing.config.opt_start_seq
+            await self._js.add_consumer(stream, config)
+        return await self._js.pull_subscribe_bind(durable=durable, stream=stream)
+
+    def _config(self, **start: object) -> ConsumerConfig:
         config = ConsumerConfig(
             name=self._sub.durable,
             durable_name=self._sub.durable,
@@ -197,10 +240,31 @@ class EventConsumer:
             deliver_policy=self._sub.deliver_policy,
             max_ack_pending=max(1000, self._sub.batch_size * 4),
         )
-        await self._js.add_consumer(self._sub.stream, config)
-        return await self._js.pull_subscribe_bind(
-            durable=self._sub.durable, stream=self._sub.stream
+        for key, value in start.items():
+            setattr(config, key, value)
+        return config
+
+    async def _rewind(self, existing: ConsumerInfo) -> None:
+        """Recreate the durable at its ack floor, so deliveries nobody will settle come
+        back now and in order (the events applied since are dropped by the inbox)."""
+        start = (existing.ack_floor.stream_seq if existing.ack_floor else 0) + 1
+        log.warning(
+            "ordered consumer rewinds to its ack floor",
+            consumer=self.durable,
+            unsettled=existing.num_ack_pending,
+            from_sequence=start,
         )
+        await self._js.delete_consumer(self._sub.stream, self._sub.durable)
+        await self._js.add_consumer(
+            self._sub.stream,
+            self._config(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
+        )
+
+    def _reconnect_count(self) -> int:
+        return int(getattr(self._nats, "stats", {}).get("reconnects", 0))
+
+    def _reconnected(self) -> bool:
+        return self._reconnect_count() != self._reconnects
 
     async def _fetch(self, psub: object) -> list[Msg]:
         fetch_task = asyncio.ensure_future(
@@ -230,7 +294,8 @@ class EventConsumer:
             info = await psub.consumer_info()  # type: ignore[attr-defined]
             CONSUMER_LAG.labels(*self._labels).set(info.num_pending)
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process(self, msg: Msg) -> float | None:
+        """Apply one message; the retry delay when it was handed back for a retry."""
         headers = msg.headers or {}
         delivery = msg.metadata.num_delivered
         with tracer.start_as_current_span(
@@ -252,18 +317,18 @@ class EventConsumer:
             except (UnknownEventError, DecodeError, ValueError) as exc:
                 span.set_status(Status(StatusCode.ERROR, "undecodable event"))
                 await self._dead_letter(msg, f"undecodable: {exc}")
-                return
+                return None
             started = time.perf_counter()
             try:
                 applied = await self._apply(event)
             except Exception as exc:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                await self._handle_failure(msg, event, exc)
-                return
+                return await self._handle_failure(msg, event, exc)
             CONSUMER_HANDLER_LATENCY.labels(*self._labels).observe(time.perf_counter() - started)
             CONSUMER_PROCESSED.labels(*self._labels, "applied" if applied else "duplicate").inc()
             await self._acknowledge(msg)
+            return None
 
     def _batchable(self, messages: Sequence[Msg]) -> bool:
         return (
@@ -335,11 +400,12 @@ class EventConsumer:
             await uow.commit()
             return True
 
-    async def _handle_failure(self, msg: Msg, event: InboundEvent, exc: Exception) -> None:
+    async def _handle_failure(self, msg: Msg, event: InboundEvent, exc: Exception) -> float | None:
         """Retry with backoff; park after max_deliver attempts unless the database is down.
 
         An unreachable database says nothing about the event, so those failures retry
         for as long as it takes and never send a good event to the dead-letter stream.
+        Returns the retry delay, or None when the event was parked.
         """
         reason = f"{type(exc).__name__}: {exc}"
         transient = is_transient_db_error(exc)
@@ -347,7 +413,7 @@ class EventConsumer:
             not transient and event.delivery >= self._sub.max_deliver
         ):
             await self._dead_letter(msg, reason)
-            return
+            return None
         delay = self._sub.retry_delay(event.delivery)
         if transient:  # come back soon: the event is fine, the database was away
             delay = min(delay, TRANSIENT_RETRY_CAP_SECONDS)
@@ -360,7 +426,10 @@ class EventConsumer:
             error=reason[:MAX_REASON_LENGTH],
         )
         CONSUMER_PROCESSED.labels(*self._labels, "retried").inc()
-        await msg.nak(delay=delay)
+        # An ordered consumer waits out the delay itself: a delayed nak would let newer
+        # events be delivered first.
+        await msg.nak(delay=None if self._sub.ordered else delay)
+        return delay
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         headers = dict(msg.headers or {})

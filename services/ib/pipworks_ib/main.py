@@ -60,6 +60,7 @@ def bridge_subscription(consumers: Consumers, batch_size: int) -> Subscription:
         max_deliver=EVENT_RETRIES,
         backoff=EVENT_BACKOFF,
         batch_size=batch_size,
+        ordered=True,
     )
 
 

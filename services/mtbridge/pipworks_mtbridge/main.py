@@ -65,13 +65,16 @@ def build_deps(infra: Infrastructure) -> Deps:
 
 
 def subscriptions(consumers: Consumers) -> list[Subscription]:
-    def subscription(durable: str, subjects: list[str], handler: Handler) -> Subscription:
+    def subscription(
+        durable: str, subjects: list[str], handler: Handler, *, ordered: bool = False
+    ) -> Subscription:
         return Subscription(
             durable=durable,
             subjects=subjects,
             handler=handler,
             max_deliver=EVENT_RETRIES,
             backoff=EVENT_BACKOFF,
+            ordered=ordered,
         )
 
     return [
@@ -87,6 +90,7 @@ def subscriptions(consumers: Consumers) -> list[Subscription]:
                 "pipworks.antifraud.v1.client.unrestricted",
             ],
             consumers.on_restriction_changed,
+            ordered=True,  # a restriction and its lifting apply in publication order
         ),
         subscription(
             "mtbridge-ib-payouts", ["pipworks.ib.v1.payout.approved"], consumers.on_payout_approved
