@@ -115,11 +115,13 @@ def test_banner_names_the_gateway_or_says_there_is_none() -> None:
     assert READY_LINE in without
     assert "none (no service has public = true)" in without
     assert "grpcurl -plaintext 127.0.0.1:50100 list" in without
+    assert "make demo" not in without
     assert "Skipped (module not installed): ghost" in without
 
     with_gateway = _banner([alpha, gateway])
     assert "Gateway     127.0.0.1:50060" in with_gateway
     assert "grpcurl -plaintext 127.0.0.1:50060 list" in with_gateway
+    assert "`make demo`" in with_gateway
 
 
 def test_uninstalled_modules_are_skipped() -> None:

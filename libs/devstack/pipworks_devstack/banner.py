@@ -67,5 +67,12 @@ def render_banner(
             "health_pb2_grpc as g; print(g.HealthStub(grpc.insecure_channel("
             f"'{target}')).Check(h.HealthCheckRequest()))\"",
         ]
+    if gateway is not None:
+        lines += [
+            "",
+            "  See it work: `make demo` in another terminal walks the golden path through",
+            "  the gateway; the simulator then keeps trading the funded accounts, so deals,",
+            "  commissions and anti-fraud evaluations keep flowing through these logs.",
+        ]
     lines += ["", "Press Ctrl-C to stop everything.", "=" * 72, ""]
     return "\n".join(lines)
