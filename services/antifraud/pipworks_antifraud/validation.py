@@ -76,6 +76,8 @@ def text(value: str, field: str, *, required: bool = True, maximum: int = MAX_TE
         raise InvalidArgument.for_field(field, "is required")
     if len(value) > maximum:
         raise InvalidArgument.for_field(field, f"must be at most {maximum} characters")
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise InvalidArgument.for_field(field, "must not contain NUL characters")
     return value
 
 

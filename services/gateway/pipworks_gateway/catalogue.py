@@ -1,11 +1,12 @@
 """The APIs the gateway knows, from the generated proto modules.
 
-The gateway never parses a message, but it needs each method's streaming shape (to
-pick the right handler), its ``(pipworks.common.v1.policy)`` (read by the platform's
-auth interceptor from the default descriptor pool) and the service list for
-reflection. Importing every generated ``pipworks.<area>.<version>`` module registers
-all of them in the default pool; a method the gateway has no descriptor for cannot be
-authorised and is answered UNIMPLEMENTED.
+The gateway forwards messages as it received them, but it needs each method's streaming
+shape (to pick the right handler), its request type (to refuse bytes that do not
+decode), its ``(pipworks.common.v1.policy)`` (read by the platform's auth interceptor
+from the default descriptor pool) and the service list for reflection. Importing every
+generated ``pipworks.<area>.<version>`` module registers all of them in the default
+pool; a method the gateway has no descriptor for cannot be authorised and is answered
+UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 
 ROOT_PACKAGE = "pipworks"
 _VERSION = re.compile(r"v\d+((alpha|beta)\d*)?")
@@ -25,12 +28,13 @@ _VERSION = re.compile(r"v\d+((alpha|beta)\d*)?")
 
 @dataclass(frozen=True, slots=True)
 class MethodShape:
-    """A proxied method: its path and whether each side streams."""
+    """A proxied method: its path, whether each side streams and its request type."""
 
     path: str  # "/pipworks.ib.v1.IbService/GetServiceInfo"
     service: str
     client_streaming: bool
     server_streaming: bool
+    request_type: type[Message]
 
 
 class Catalogue:
@@ -58,6 +62,7 @@ class Catalogue:
                 service=service,
                 client_streaming=method.client_streaming,
                 server_streaming=method.server_streaming,
+                request_type=GetMessageClass(method.input_type),
             )
 
 

@@ -1,28 +1,33 @@
 """The proxy: forwards each call, as raw bytes, to the backend its service is routed to.
 
-Messages are never parsed: handlers and backend calls carry ``bytes`` (no serializers),
-so a request reaches the backend exactly as the caller encoded it, unknown fields and
-all. The caller's deadline, metadata and trace continue to the backend; the backend's
-headers, status, message and trailing metadata (``grpc-status-details-bin`` included)
-come back unchanged. The one status the gateway makes up is for a backend it cannot
-reach: UNAVAILABLE with reason BACKEND_UNAVAILABLE, rather than the channel's text,
-which names internal addresses.
+Handlers and backend calls carry ``bytes`` (no serializers), so a request reaches the
+backend exactly as the caller encoded it, unknown fields and all. Each request message
+is decoded once, only to check it is well-formed: bytes that are not a valid message of
+the method's request type (garbage, truncated, nested past the decoder's limit) are
+refused with INVALID_ARGUMENT / MALFORMED_REQUEST instead of reaching a backend, whose
+gRPC runtime would answer UNKNOWN. The caller's deadline, metadata and trace continue to
+the backend; the backend's headers, status, message and trailing metadata
+(``grpc-status-details-bin`` included) come back unchanged. The one status the gateway makes up
+is for a backend it cannot reach: UNAVAILABLE with reason BACKEND_UNAVAILABLE, rather
+than the channel's text, which names internal addresses.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, NoReturn
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 from opentelemetry import propagate
 
 from pipworks_gateway.catalogue import Catalogue, MethodShape
 from pipworks_gateway.metadata import outbound_metadata, request_id, response_headers
 from pipworks_gateway.metrics import BACKEND_UNAVAILABLE
 from pipworks_gateway.routing import RouteTable
-from pipworks_platform.errors import Unavailable
+from pipworks_platform.errors import InvalidArgument, Unavailable
 from pipworks_platform.grpc_client import insecure_channel
 from pipworks_platform.peer import peer_ip
 
@@ -108,12 +113,16 @@ class _Forwarder:
     async def _single_response(
         self, request: bytes | AsyncBytes, context: grpc.aio.ServicerContext
     ) -> bytes:
-        call, rid = self._call(request, context)
+        call, rid, checked = self._call(request, context)
         try:
             await self._relay_headers(call, context, rid)
             response: bytes = await call
         except grpc.aio.AioRpcError as error:
+            checked.raise_if_malformed()
             await self._relay_failure(error, context)
+        except asyncio.CancelledError:
+            checked.raise_if_malformed()  # the stream was cut short by a malformed message
+            raise
         finally:
             call.cancel()  # no-op once finished; stops the backend call if the caller left
         context.set_trailing_metadata(tuple(await call.trailing_metadata()))
@@ -122,21 +131,35 @@ class _Forwarder:
     async def _streamed_response(
         self, request: bytes | AsyncBytes, context: grpc.aio.ServicerContext
     ) -> AsyncBytes:
-        call, rid = self._call(request, context)
+        call, rid, checked = self._call(request, context)
         try:
             await self._relay_headers(call, context, rid)
             async for response in call:
                 yield response
             context.set_trailing_metadata(tuple(await call.trailing_metadata()))
         except grpc.aio.AioRpcError as error:
+            checked.raise_if_malformed()
             await self._relay_failure(error, context)
+        except asyncio.CancelledError:
+            checked.raise_if_malformed()
+            raise
         finally:
             call.cancel()
 
     def _call(
         self, request: bytes | AsyncBytes, context: grpc.aio.ServicerContext
-    ) -> tuple[Any, str]:
-        """Start the backend call; returns it with the call's request id."""
+    ) -> tuple[Any, str, _CheckedRequests]:
+        """Start the backend call; returns it, the call's request id and the request check.
+
+        A single request is checked before the call starts; a request stream message by
+        message as the backend call consumes it (a malformed one ends the call).
+        """
+        checked = _CheckedRequests(self._shape)
+        if isinstance(request, bytes):
+            checked.check(request)
+            checked.raise_if_malformed()
+        else:
+            request = checked.stream(request)
         incoming = tuple(context.invocation_metadata() or ())
         rid = request_id(incoming)
         # Bound for the rest of this call's task, so the access log line carries it too.
@@ -145,7 +168,7 @@ class _Forwarder:
             incoming, request_id=rid, client_ip=peer_ip(context.peer()), also_drop=self._drop
         )
         call = self._start(request, timeout=context.time_remaining(), metadata=metadata)
-        return call, rid
+        return call, rid, checked
 
     async def _relay_headers(self, call: Any, context: grpc.aio.ServicerContext, rid: str) -> None:
         headers = await call.initial_metadata()
@@ -171,6 +194,36 @@ class _Forwarder:
             ) from None
         await context.abort(error.code(), error.details() or "", trailing)
         raise AssertionError("grpc.aio.ServicerContext.abort() returned")  # pragma: no cover
+
+
+class _CheckedRequests:
+    """Checks that request messages decode as the method's request type."""
+
+    def __init__(self, shape: MethodShape) -> None:
+        self._shape = shape
+        self.error: InvalidArgument | None = None
+
+    def check(self, message: bytes) -> bool:
+        try:
+            self._shape.request_type.FromString(message)
+        except DecodeError:
+            self.error = InvalidArgument(
+                "the request is not a valid "
+                f"{self._shape.request_type.DESCRIPTOR.full_name} message",
+                reason="MALFORMED_REQUEST",
+            )
+            return False
+        return True
+
+    async def stream(self, requests: AsyncBytes) -> AsyncBytes:
+        async for message in requests:
+            if not self.check(message):
+                raise self.error  # type: ignore[misc]  # grpc.aio then cancels the call
+            yield message
+
+    def raise_if_malformed(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _has_details(metadata: Iterable[tuple[str, Any]]) -> bool:

@@ -266,8 +266,8 @@ class IbApi(ib_service_pb2_grpc.IbServiceServicer):
             self._deps,
             Caller.current(),
             request.partner_id,
-            check.time_field(request.from_time, request.HasField("from_time")),
-            check.time_field(request.to_time, request.HasField("to_time")),
+            check.time_field(request.from_time, request.HasField("from_time"), "from_time"),
+            check.time_field(request.to_time, request.HasField("to_time"), "to_time"),
             request.page.page_size,
             request.page.page_token,
         )
@@ -283,8 +283,8 @@ class IbApi(ib_service_pb2_grpc.IbServiceServicer):
             self._deps,
             Caller.current(),
             request.partner_id,
-            check.time_field(request.from_time, request.HasField("from_time")),
-            check.time_field(request.to_time, request.HasField("to_time")),
+            check.time_field(request.from_time, request.HasField("from_time"), "from_time"),
+            check.time_field(request.to_time, request.HasField("to_time"), "to_time"),
             dimension,
         )
         return pb.SummarizeCommissionsResponse(lines=[summary_line(r) for r in rows])
@@ -373,7 +373,9 @@ class IbApi(ib_service_pb2_grpc.IbServiceServicer):
             request.plan_id,
             request.name,
             check.plan_terms(request.terms),
-            check.time_field(request.effective_from, request.HasField("effective_from")),
+            check.time_field(
+                request.effective_from, request.HasField("effective_from"), "effective_from"
+            ),
         )
         return pb.CreatePlanResponse(version=version_message(created))
 
@@ -386,7 +388,9 @@ class IbApi(ib_service_pb2_grpc.IbServiceServicer):
             Caller.current(),
             request.plan_id,
             check.plan_terms(request.terms),
-            check.time_field(request.effective_from, request.HasField("effective_from")),
+            check.time_field(
+                request.effective_from, request.HasField("effective_from"), "effective_from"
+            ),
         )
         return pb.CreatePlanVersionResponse(version=version_message(created))
 
@@ -407,8 +411,10 @@ class IbApi(ib_service_pb2_grpc.IbServiceServicer):
             self._deps,
             Caller.current(),
             partner_id,
-            check.time_field(request.period_start, request.HasField("period_start")),
-            check.time_field(request.period_end, request.HasField("period_end")),
+            check.time_field(
+                request.period_start, request.HasField("period_start"), "period_start"
+            ),
+            check.time_field(request.period_end, request.HasField("period_end"), "period_end"),
         )
         return pb.CreateStatementResponse(
             statement=statement_message(row, await queries.lines(self._deps, row["id"]))
@@ -437,7 +443,9 @@ class IbApi(ib_service_pb2_grpc.IbServiceServicer):
         entries = await statements.settle_revenue_share(
             self._deps,
             Caller.current(),
-            check.time_field(request.period_start, request.HasField("period_start")),
-            check.time_field(request.period_end, request.HasField("period_end")),
+            check.time_field(
+                request.period_start, request.HasField("period_start"), "period_start"
+            ),
+            check.time_field(request.period_end, request.HasField("period_end"), "period_end"),
         )
         return pb.SettleRevenueShareResponse(entries=entries)

@@ -61,8 +61,13 @@ def required_uuid(raw: str, field: str) -> uuid.UUID:
     return value
 
 
-def time_field(stamp: Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime(UTC) if present else None
+def time_field(stamp: Timestamp, present: bool, field: str) -> datetime | None:
+    if not present:
+        return None
+    try:
+        return stamp.ToDatetime(UTC)
+    except ValueError:  # seconds outside years 1..9999, or nanos outside 0..999999999
+        raise InvalidArgument.for_field(field, "must be a valid timestamp") from None
 
 
 def campaign(raw: str) -> str:

@@ -79,32 +79,37 @@ class KycApi(pb_grpc.KycServiceServicer):
         limit = self._deps.config.max_document_bytes
         meta: UploadMetadata | None = None
         buffer = bytearray()
-        async for message in request_iterator:
-            part = message.WhichOneof("part")
-            if meta is None:
-                if part != "metadata":
+        try:
+            async for message in request_iterator:
+                part = message.WhichOneof("part")
+                if meta is None:
+                    if part != "metadata":
+                        raise InvalidArgument.for_field(
+                            "metadata", "the first message must carry the metadata"
+                        )
+                    m = message.metadata
+                    number = m.document_number.strip()
+                    meta = UploadMetadata(m.kind, number, m.issued_on, m.expires_on)
+                    continue
+                if part != "chunk":
                     raise InvalidArgument.for_field(
-                        "metadata", "the first message must carry the metadata"
+                        "metadata", "only the first message carries metadata"
                     )
-                m = message.metadata
-                meta = UploadMetadata(m.kind, m.document_number.strip(), m.issued_on, m.expires_on)
-                continue
-            if part != "chunk":
-                raise InvalidArgument.for_field(
-                    "metadata", "only the first message carries metadata"
-                )
-            buffer.extend(message.chunk)
-            if len(buffer) > limit:
-                raise InvalidArgument.for_field(
-                    "chunk", f"the file exceeds {limit} bytes", reason="DOCUMENT_TOO_LARGE"
-                )
-            sniffable = len(buffer) >= SNIFF_BYTES > len(buffer) - len(message.chunk)
-            if sniffable and sniff_content_type(bytes(buffer[:SNIFF_BYTES])) is None:
-                raise InvalidArgument.for_field(
-                    "chunk",
-                    "must be a JPEG, PNG or PDF file",
-                    reason="DOCUMENT_TYPE_NOT_ALLOWED",
-                )
+                buffer.extend(message.chunk)
+                if len(buffer) > limit:
+                    raise InvalidArgument.for_field(
+                        "chunk", f"the file exceeds {limit} bytes", reason="DOCUMENT_TOO_LARGE"
+                    )
+                sniffable = len(buffer) >= SNIFF_BYTES > len(buffer) - len(message.chunk)
+                if sniffable and sniff_content_type(bytes(buffer[:SNIFF_BYTES])) is None:
+                    raise InvalidArgument.for_field(
+                        "chunk",
+                        "must be a JPEG, PNG or PDF file",
+                        reason="DOCUMENT_TYPE_NOT_ALLOWED",
+                    )
+        except InvalidArgument:
+            await _read_out(request_iterator, limit)
+            raise
         if meta is None:
             raise InvalidArgument.for_field("metadata", "is required")
         doc = await documents.upload(self._deps, user, meta, bytes(buffer))
@@ -301,3 +306,18 @@ class KycApi(pb_grpc.KycServiceServicer):
     ) -> pb.ReloadListsResponse:
         counts, rescreened, new_hits = await screening.reload_lists(self._deps, _actor())
         return pb.ReloadListsResponse(entries=counts, rescreened=rescreened, new_hits=new_hits)
+
+
+async def _read_out(requests: AsyncIterator[pb.UploadDocumentRequest], budget: int) -> None:
+    """Read, up to ``budget`` bytes, what the caller still sends of a refused upload.
+
+    Answering while the caller is still writing makes a grpc.aio caller (the gateway is
+    one) report its failed write as INTERNAL instead of this status (grpc/grpc#36066);
+    once the caller has sent everything, the status arrives intact. Past the budget the
+    rest of the stream is abandoned.
+    """
+    read = 0
+    async for message in requests:
+        read += message.ByteSize()
+        if read > budget:
+            return

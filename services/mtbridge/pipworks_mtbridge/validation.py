@@ -172,8 +172,8 @@ def _scope(v: Violations, request: pb.ListDealsRequest | pb.ListPositionsRequest
             "name a user or an account, not both",
         )
         account = _account(v, request.server, request.login)
-    start = _timestamp(request, "start_time")
-    end = _timestamp(request, "end_time")
+    start = _timestamp(v, request, "start_time")
+    end = _timestamp(v, request, "end_time")
     if start is not None and end is not None:
         v.check(start < end, "end_time", "must be after start_time")
     return commands.Scope(user_id, account, start, end)
@@ -208,11 +208,15 @@ def _time(raw: object) -> datetime:
     return parsed
 
 
-def _timestamp(request: Any, field: str) -> datetime | None:
+def _timestamp(v: Violations, request: Any, field: str) -> datetime | None:
     if not request.HasField(field):
         return None
     stamp: Timestamp = getattr(request, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except ValueError:  # seconds outside years 1..9999, or nanos outside 0..999999999
+        v.check(False, field, "must be a valid timestamp")
+        return None
 
 
 def _uuid(v: Violations, field: str, raw: str) -> uuid.UUID:

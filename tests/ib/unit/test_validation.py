@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from pipworks.ib.v1 import ib_service_pb2 as pb
 from pipworks_ib import validation
@@ -77,3 +78,14 @@ def test_bad_request_fields_are_invalid_arguments(call, field: str) -> None:  # 
     with pytest.raises(InvalidArgument) as raised:
         call()
     assert field in {v.field for v in raised.value.violations}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(0, 1_000_000_000), (0, -1), (253402300800, 0), (-62135596801, 0), (-(2**63), 0)],
+)
+def test_a_timestamp_protobuf_cannot_represent_is_a_field_violation(seconds, nanos) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        validation.time_field(Timestamp(seconds=seconds, nanos=nanos), True, "effective_from")
+    assert [v.field for v in raised.value.violations] == ["effective_from"]
+    assert validation.time_field(Timestamp(), False, "effective_from") is None

@@ -162,3 +162,24 @@ async def test_report_thresholds_out_of_range_name_both_fields(kyc: Kyc) -> None
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     fields = {field for field, _ in error_details(refused.value).field_violations}
     assert fields == {"pending_older_than_hours", "expiring_within_days"}
+
+
+async def test_an_upload_refused_early_reports_its_own_status_to_a_caller_still_writing(
+    kyc: Kyc,
+) -> None:
+    # KYC reads the refused stream out before answering, so a grpc.aio caller is not
+    # left writing into a finished call (grpc/grpc#36066; through the gateway it is
+    # tests/e2e/test_attack_surface.py that catches the INTERNAL this caused).
+    user = await kyc.register()
+
+    async def chunks_without_metadata():
+        for _ in range(64):  # past the transport's flow-control window: writes wait
+            yield pb.UploadDocumentRequest(chunk=b"\x00" * 16 * 1024)
+
+    seen = set()
+    for _ in range(40):
+        call = kyc.stub.UploadDocument(chunks_without_metadata(), metadata=kyc.client(user))
+        seen.add(await _status(call))
+    assert seen == {
+        (grpc.StatusCode.INVALID_ARGUMENT, "metadata: the first message must carry the metadata")
+    }

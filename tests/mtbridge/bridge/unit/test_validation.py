@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from pipworks.common.v1 import pagination_pb2, payment_pb2
 from pipworks.mtbridge.v1 import mtbridge_service_pb2 as pb
@@ -125,3 +126,23 @@ def test_a_list_names_a_user_or_an_account_not_both() -> None:
     assert fields(raised.value) == {"user_id"}
     scope = parse.list_positions(pb.ListPositionsRequest(server="mt5-live", login=5)).scope
     assert scope.account == commands.AccountRef("mt5-live", 5)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(0, 1_000_000_000), (0, -1), (253402300800, 0), (-62135596801, 0), (2**63 - 1, 0)],
+)
+def test_a_timestamp_protobuf_cannot_represent_is_a_field_violation(seconds, nanos) -> None:
+    bad = Timestamp(seconds=seconds, nanos=nanos)
+    for request in (
+        pb.ListDealsRequest(server="mt5-live", login=5, start_time=bad),
+        pb.ListPositionsRequest(server="mt5-live", login=5, end_time=bad),
+    ):
+        with pytest.raises(InvalidArgument) as raised:
+            if isinstance(request, pb.ListDealsRequest):
+                parse.list_deals(request)
+            else:
+                parse.list_positions(request)
+        assert fields(raised.value) == {
+            "start_time" if request.HasField("start_time") else "end_time"
+        }
