@@ -17,6 +17,7 @@ import structlog
 from pipworks_platform.db.errors import is_transient_db_error
 from pipworks_platform.errors import PipworksError, Unavailable
 from pipworks_platform.grpc_errors import abort_with_error, internal_status
+from pipworks_platform.malformed import checked_stream, reject_malformed, tolerant
 from pipworks_platform.metrics import RPC_LATENCY
 
 log = structlog.get_logger("pipworks.rpc")
@@ -136,35 +137,45 @@ def wrap_handler(handler: grpc.RpcMethodHandler, observed: Any) -> grpc.RpcMetho
     ``observed`` wraps the call (``unary(behavior, request, context)`` for unary
     responses, an async generator ``streaming(...)`` for streamed ones), whatever the
     request shape.
+
+    A request that cannot be decoded reaches ``observed`` as INVALID_ARGUMENT raised by
+    the behaviour (see :mod:`pipworks_platform.malformed`), not as gRPC's own UNKNOWN.
     """
+    deserializer = handler.request_deserializer
     kwargs = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": tolerant(deserializer) if deserializer else None,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
         inner_uu = handler.unary_unary
 
+        async def checked_uu(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await inner_uu(reject_malformed(request), context)
+
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            return await observed.unary(inner_uu, request, context)
+            return await observed.unary(checked_uu, request, context)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
     if handler.stream_unary:
         inner_su = handler.stream_unary
 
         async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            return await observed.unary(inner_su, requests, context)
+            return await observed.unary(inner_su, checked_stream(requests), context)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **kwargs)
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
+        def checked_us(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            return inner_us(reject_malformed(request), context)
+
         def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            return observed.streaming(inner_us, request, context)
+            return observed.streaming(checked_us, request, context)
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
     inner_ss = handler.stream_stream
 
     def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        return observed.streaming(inner_ss, requests, context)
+        return observed.streaming(inner_ss, checked_stream(requests), context)
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **kwargs)

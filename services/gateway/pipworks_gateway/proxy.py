@@ -4,12 +4,13 @@ Handlers and backend calls carry ``bytes`` (no serializers), so a request reache
 backend exactly as the caller encoded it, unknown fields and all. Each request message
 is decoded once, only to check it is well-formed: bytes that are not a valid message of
 the method's request type (garbage, truncated, nested past the decoder's limit) are
-refused with INVALID_ARGUMENT / MALFORMED_REQUEST instead of reaching a backend, whose
-gRPC runtime would answer UNKNOWN. The caller's deadline, metadata and trace continue to
-the backend; the backend's headers, status, message and trailing metadata
-(``grpc-status-details-bin`` included) come back unchanged. The one status the gateway makes up
-is for a backend it cannot reach: UNAVAILABLE with reason BACKEND_UNAVAILABLE, rather
-than the channel's text, which names internal addresses.
+refused with INVALID_ARGUMENT / MALFORMED_REQUEST before they cost a backend call
+(backends refuse them the same way, see ``pipworks_platform.malformed``). The caller's
+deadline, metadata and trace continue to the backend; the backend's headers, status,
+message and trailing metadata (``grpc-status-details-bin`` included) come back
+unchanged. The one status the gateway makes up is for a backend it cannot reach:
+UNAVAILABLE with reason BACKEND_UNAVAILABLE, rather than the channel's text, which names
+internal addresses.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pipworks_gateway.metrics import BACKEND_UNAVAILABLE
 from pipworks_gateway.routing import RouteTable
 from pipworks_platform.errors import InvalidArgument, Unavailable
 from pipworks_platform.grpc_client import insecure_channel
+from pipworks_platform.malformed import malformed_request
 from pipworks_platform.peer import peer_ip
 
 log = structlog.get_logger(__name__)
@@ -207,11 +209,7 @@ class _CheckedRequests:
         try:
             self._shape.request_type.FromString(message)
         except DecodeError:
-            self.error = InvalidArgument(
-                "the request is not a valid "
-                f"{self._shape.request_type.DESCRIPTOR.full_name} message",
-                reason="MALFORMED_REQUEST",
-            )
+            self.error = malformed_request(self._shape.request_type.DESCRIPTOR.full_name)
             return False
         return True
 

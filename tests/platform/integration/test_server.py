@@ -62,6 +62,26 @@ async def test_errors_map_to_precise_statuses_and_never_leak(
     assert "RuntimeError" in process.logs()  # logged for operators, not sent to callers
 
 
+async def test_undecodable_request_bytes_are_invalid_argument_not_unknown(
+    sample_process, sample_db, token_authority
+):
+    process = sample_process()
+    await asyncio.to_thread(process.wait_serving)
+    with grpc.insecure_channel(f"127.0.0.1:{process.port}") as channel:
+        add_note = channel.unary_unary("/pipworks.testing.v1.NotesService/AddNote")
+        for garbage in (b"\xff\xff\xff", b"\x0a\x80", b"\x0b" * 200):
+            with pytest.raises(grpc.RpcError) as raised:
+                add_note(garbage, metadata=token_authority.metadata(), timeout=10)
+            details = error_details(raised.value)
+            assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert details.reason == "MALFORMED_REQUEST"
+            assert "pipworks.testing.v1.AddNoteRequest" in (raised.value.details() or "")
+    conn = await asyncpg.connect(libpq_dsn(sample_db))
+    assert await conn.fetchval("SELECT count(*) FROM notes") == 0
+    await conn.close()
+    assert process.health() == "SERVING"
+
+
 async def test_sigterm_reports_not_serving_then_finishes_in_flight_calls(sample_process):
     from pipworks.testing.v1 import notes_pb2
 
