@@ -131,13 +131,7 @@ def build_chain(portal: Portal, admin: Session, depth: int) -> tuple[tuple[str, 
         )
         top_down.append(made.partner.partner_id)
     assert user is not None
-    portal.identity.GrantRole(
-        identity_pb.GrantRoleRequest(user_id=user.user_id, role=identity_pb.ROLE_IB),
-        metadata=admin.metadata,
-        timeout=CALL_TIMEOUT,
-    )
-    partner = portal.refreshed(user)
-    assert "ib" in partner.roles
+    partner = portal.grant_role(admin, user, identity_pb.ROLE_IB)
     link = ib.CreateReferralLink(
         ib_pb.CreateReferralLinkRequest(campaign="faults"),
         metadata=partner.metadata,

@@ -410,13 +410,7 @@ def test_a_client_cannot_download_or_list_another_clients_kyc_documents(
 
 
 def _make_ib(portal: Portal, admin: Session, client: Session) -> tuple[Session, str]:
-    portal.identity.GrantRole(
-        identity_pb.GrantRoleRequest(user_id=client.user_id, role=identity_pb.ROLE_IB),
-        metadata=admin.metadata,
-        timeout=TIMEOUT,
-    )
-    ib = portal.refreshed(client)
-    assert "ib" in ib.roles
+    ib = portal.grant_role(admin, client, identity_pb.ROLE_IB)
     stub = ib_grpc.IbServiceStub(portal.channel)
     mine = until(
         lambda: stub.GetMyPartner(

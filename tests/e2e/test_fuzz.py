@@ -92,13 +92,7 @@ def callers(full_suite: LocalSuite, channel: grpc.Channel) -> dict[str, Caller]:
     admin = portal.create_staff(bootstrap, [identity_pb.ROLE_ADMIN])
     client = portal.enable_totp(portal.sign_up())
     ib = portal.enable_totp(portal.sign_up())
-    portal.identity.GrantRole(
-        identity_pb.GrantRoleRequest(user_id=ib.user_id, role=identity_pb.ROLE_IB),
-        metadata=bootstrap.metadata,
-        timeout=CALL_TIMEOUT,
-    )
-    ib = portal.refreshed(ib)
-    assert "ib" in ib.roles
+    ib = portal.grant_role(bootstrap, ib, identity_pb.ROLE_IB)
     return {
         "admin": Caller(portal, "admin", admin),
         "client": Caller(portal, "client", client),

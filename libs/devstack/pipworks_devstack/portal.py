@@ -185,6 +185,22 @@ class Portal:
         )
         return self.sign_in(email, password)
 
+    def grant_role(self, admin: Session, session: Session, role: int) -> Session:
+        """Grant ``role`` (``identity_pb.ROLE_*``) to ``session``'s user; its refreshed session.
+
+        Raises ValueError if the refreshed token still lacks the role.
+        """
+        self.identity.GrantRole(
+            identity_pb.GrantRoleRequest(user_id=session.user_id, role=role),
+            metadata=admin.metadata,
+            timeout=CALL_TIMEOUT,
+        )
+        refreshed = self.refreshed(session)
+        name = identity_pb.Role.Name(role).removeprefix("ROLE_").lower()
+        if name not in refreshed.roles:
+            raise ValueError(f"the refreshed token has roles {refreshed.roles}, not {name}")
+        return refreshed
+
     def refreshed(self, session: Session) -> Session:
         """The same user with a fresh access token (after a role change, say)."""
         reply = self.identity.Refresh(

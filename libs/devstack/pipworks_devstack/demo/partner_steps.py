@@ -119,14 +119,7 @@ class PartnerSteps(Driver):
                 metadata=staff.admin.metadata,
                 timeout=CALL_TIMEOUT,
             )
-        self.identity.GrantRole(
-            identity_pb.GrantRoleRequest(user_id=session.user_id, role=identity_pb.ROLE_IB),
-            metadata=staff.admin.metadata,
-            timeout=CALL_TIMEOUT,
-        )
-        session = self.portal.refreshed(session)
-        if "ib" not in session.roles:
-            raise ValueError(f"the refreshed token has roles {session.roles}, not ib")
+        session = self.portal.grant_role(staff.admin, session, identity_pb.ROLE_IB)
         link = self.ib.CreateReferralLink(
             ib_pb.CreateReferralLinkRequest(campaign=f"demo-{self.run_id}"),
             metadata=session.metadata,
