@@ -16,7 +16,7 @@ from pipworks.ib.v1 import ib_service_pb2 as pb
 from pipworks.ib.v1 import ib_service_pb2_grpc
 from pipworks_ib import validation as check
 from pipworks_ib.domain.engine import explain
-from pipworks_ib.domain.money import to_text
+from pipworks_ib.domain.money import money_text, to_text
 from pipworks_ib.handlers import partners, plans, queries, statements
 from pipworks_ib.handlers.commissions import timestamp
 from pipworks_ib.handlers.context import Caller, Deps
@@ -83,7 +83,7 @@ def ledger_message(row: Row) -> pb.LedgerEntry:
         plan_version=row["plan_version"],
         base=to_text(row["base"].normalize()),
         rate=to_text(row["rate"].normalize()),
-        amount=to_text(row["amount"]),
+        amount=money_text(row["amount"], row["currency"]),
         currency=row["currency"],
         occurred_at=_ts(row["occurred_at"]),
         hold=pb.HOLD_STATE_NONE if row["hold_id"] is None else HOLDS[row["hold_resolution"]],
@@ -95,7 +95,7 @@ def ledger_message(row: Row) -> pb.LedgerEntry:
 def summary_line(row: Row) -> pb.SummaryLine:
     return pb.SummaryLine(
         key=str(row["key"]),
-        amount=to_text(row["amount"]),
+        amount=money_text(row["amount"], row["currency"]),
         entries=row["entries"],
         currency=row["currency"],
     )
@@ -109,7 +109,7 @@ def statement_message(row: Row, lines: Mapping[str, list[Row]] | None = None) ->
         period_start=_ts(row["period_start"]),
         period_end=_ts(row["period_end"]),
         currency=row["currency"],
-        total=to_text(row["total"]),
+        total=money_text(row["total"], row["currency"]),
         entries=row["entries"],
         by_client=[summary_line(r) for r in lines.get("by_client", [])],
         by_symbol=[summary_line(r) for r in lines.get("by_symbol", [])],

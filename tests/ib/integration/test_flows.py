@@ -156,6 +156,8 @@ async def test_statement_approval_pays_out_through_the_bridge_once(ib: Ib) -> No
     statement = made.statement
     total = Decimal(await ib.scalar("SELECT sum(amount) FROM ledger"))
     assert Decimal(statement.total) == total > 0
+    assert statement.total == f"{total:.2f}"  # at the currency's precision, not the column's
+    assert all(len(line.amount.partition(".")[2]) == 2 for line in statement.by_symbol)
     assert statement.status == pb.STATEMENT_STATUS_DRAFT
     assert [line.key for line in statement.by_level] == ["1"]
     assert sum(Decimal(line.amount) for line in statement.by_symbol) == total

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from pipworks_platform.money import InvalidAmount, parse_decimal, to_text
 
-__all__ = ["InvalidAmount", "digits_of", "parse_decimal", "quantize", "to_text"]
+__all__ = ["InvalidAmount", "digits_of", "money_text", "parse_decimal", "quantize", "to_text"]
 
 DEFAULT_DIGITS = 2
 # ISO 4217 minor units for the currencies that differ from two decimals.
@@ -40,3 +40,12 @@ def _unit(currency: str) -> Decimal:
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round once, half-even, to the currency's smallest unit."""
     return amount.quantize(_unit(currency), rounding=ROUND_HALF_EVEN)
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    """Wire text of an amount at the currency's precision ("7.00", not the column's "7.00000000").
+
+    Ledger amounts are already rounded to the currency (and sums of them stay there), so
+    this changes how they read, never what they are worth.
+    """
+    return to_text(quantize(amount, currency))
