@@ -14,8 +14,9 @@ dropped, before the ack) back only after ``ack_wait``, and a delayed ``nak`` onl
 its delay, while newer events keep flowing: an ordered consumer therefore restarts from
 its ack floor when it (re)binds and finds deliveries still pending, and on a failure
 stops at the failed event, hands it and everything after it back at once, and waits out
-the retry delay itself. The inbox makes the replayed events no-ops. It assumes one
-consuming process per durable, which ordering needs anyway.
+the retry delay itself. The inbox makes the replayed events no-ops. Ordering needs one
+consuming process per durable, so among replicas an ordered consumer runs only in the one
+holding its leader lock (:mod:`pipworks_platform.leader`); the others stand by.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pipworks_platform.events import (
     UnknownEventError,
     decode_event,
 )
+from pipworks_platform.leader import LeaderLock
 from pipworks_platform.metrics import (
     CONSUMER_BATCHES,
     CONSUMER_HANDLER_LATENCY,
@@ -78,6 +80,8 @@ HEADER_DL_SEQUENCE = "Pipworks-Stream-Sequence"
 MAX_REASON_LENGTH = 1024
 LAG_REFRESH_SECONDS = 5.0
 TRANSIENT_RETRY_CAP_SECONDS = 5.0
+# How often a consumer running under a leader lock checks that it still holds it.
+LEADER_CHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,10 @@ class EventConsumer:
         unit_of_work: UnitOfWorkFactory,
         subscription: Subscription,
         fetch_timeout: float = 2.0,
+        leader: LeaderLock | None = None,
     ) -> None:
         self._service = service
+        self._leader = leader
         self._nats = nats
         self._js = nats.jetstream()
         self._uow = unit_of_work
@@ -170,9 +176,27 @@ class EventConsumer:
         self._stopping.set()
 
     async def run(self) -> None:
+        """Consume until stopped; with a leader lock, only while this process holds it."""
+        if self._leader is None:
+            await self._consume()
+            return
+        while await self._leader.acquire(self._stopping):
+            try:
+                await self._consume()
+            finally:
+                await self._leader.release()
+
+    async def _consume(self) -> None:
+        """Fetch and apply until stopped, or until a leader lock held for it is lost."""
         backoff = Backoff()
         psub = None
+        checked = time.monotonic()
         while not self._stopping.is_set():
+            if self._leader is not None and time.monotonic() - checked >= LEADER_CHECK_SECONDS:
+                checked = time.monotonic()
+                if not await self._leader.still_held():
+                    log.warning("consumer lost its leader lock", consumer=self.durable)
+                    break
             try:
                 if psub is not None and self._sub.ordered and self._reconnected():
                     # Deliveries in flight when the connection dropped come back only

@@ -50,6 +50,7 @@ from pipworks_platform.db.engine import create_engine, session_factory
 from pipworks_platform.db.errors import is_transient_db_error
 from pipworks_platform.db.migrations import SchemaBehind, check_at_head, upgrade_to_head
 from pipworks_platform.db.unit_of_work import UnitOfWorkFactory
+from pipworks_platform.leader import LeaderLock
 from pipworks_platform.logging import configure_logging
 from pipworks_platform.messaging import connect_nats
 from pipworks_platform.metrics import MetricsServer
@@ -291,6 +292,14 @@ class ServiceProcess:
                 nats=self._nats,
                 unit_of_work=infra.unit_of_work,
                 subscription=subscription,
+                leader=(
+                    LeaderLock(
+                        settings.require_database_url(),
+                        f"{self.name}:consumer:{subscription.durable}",
+                    )
+                    if subscription.ordered
+                    else None
+                ),
             )
             self._consumers.append(consumer)
             self._spawn(consumer.run(), f"consumer-{subscription.durable}")

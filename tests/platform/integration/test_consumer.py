@@ -71,7 +71,9 @@ async def _consumer_info(js):
         return None  # not created yet
 
 
-def _consumer(nats_client: NATS, uow_factory, handler, **subscription) -> EventConsumer:
+def _consumer(
+    nats_client: NATS, uow_factory, handler, *, leader=None, **subscription
+) -> EventConsumer:
     """The sample service's consumer of ``SUBJECT``, polling briskly."""
     return EventConsumer(
         service=SERVICE,
@@ -81,6 +83,7 @@ def _consumer(nats_client: NATS, uow_factory, handler, **subscription) -> EventC
             durable=CONSUMER, subjects=[SUBJECT], handler=handler, **subscription
         ),
         fetch_timeout=0.3,
+        leader=leader,
     )
 
 

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 
 from pipworks_platform.consumer import EventConsumer, InboundEvent
 from pipworks_platform.db import UnitOfWork, libpq_dsn
+from pipworks_platform.leader import LeaderLock
 from pipworks_platform.streams import ensure_stream, service_stream
 from tests.helpers import eventually
 from tests.platform.integration.test_consumer import _consumer, _publish
@@ -93,3 +94,45 @@ async def test_a_failed_attempt_is_retried_before_any_later_event(
     applied = await _run_until_applied(consumer, sample_db, len(USERS))
     assert failed == ["user-2", "user-6"]
     assert applied == USERS
+
+
+async def test_among_replicas_only_the_leader_consumes_and_a_standby_takes_over(
+    sample_db, uow_factory, nats_client: NATS
+):
+    js = nats_client.jetstream()
+    await ensure_stream(js, service_stream(SERVICE))
+    record = recorder(CONSUMER)
+    applied_by: dict[str, list[str]] = {"first": [], "second": []}
+    locks: dict[str, LeaderLock] = {}
+
+    def replica(name: str) -> EventConsumer:
+        async def handle(event: InboundEvent, uow: UnitOfWork) -> None:
+            applied_by[name].append(event.message.user_id)
+            await record(event, uow)
+
+        lock = LeaderLock(sample_db, f"{SERVICE}:consumer:{CONSUMER}", poll_interval=0.2)
+        locks[name] = lock
+        return _consumer(nats_client, uow_factory, handle, leader=lock, ordered=True)
+
+    first, second = replica("first"), replica("second")
+    first_task = asyncio.create_task(first.run())
+    await eventually(locks["first"].still_held, until=bool, timeout=10)
+    second_task = asyncio.create_task(second.run())
+    for user in USERS[:5]:
+        await _publish(js, user)
+    await eventually(lambda: _applied_in_order(sample_db), until=lambda a: len(a) >= 5)
+    assert applied_by == {"first": USERS[:5], "second": []}
+
+    first.stop()  # the leader goes away; its lock goes with its connection
+    await first_task
+    for user in USERS[5:]:
+        await _publish(js, user)
+    try:
+        applied = await eventually(
+            lambda: _applied_in_order(sample_db), until=lambda a: len(a) >= len(USERS)
+        )
+    finally:
+        second.stop()
+        await second_task
+    assert applied == USERS
+    assert applied_by == {"first": USERS[:5], "second": USERS[5:]}
